@@ -1,0 +1,173 @@
+//! The command line: Dokku's argv conventions, turned into a dispatched
+//! command and an exit code.
+//!
+//! The same path serves `berth`, `dokku` (the binary under that name) and,
+//! later, commands arriving over SSH: [`run`] takes argv words, never a
+//! command string.
+
+use crate::context::{Context, GlobalFlags};
+use crate::error::{Error, Result};
+use crate::output::warning;
+use crate::plugins::{self, standard};
+use crate::store::Store;
+
+/// A parsed command line: global flags, then the command and its arguments.
+#[derive(Debug, Default)]
+pub struct Invocation {
+    pub flags: GlobalFlags,
+    pub command: Option<String>,
+    pub args: Vec<String>,
+}
+
+impl Invocation {
+    /// Applies Dokku's rules: global flags are recognised anywhere before a
+    /// `--`; `--app X` becomes the command's first argument; the rest is the
+    /// command and its arguments.
+    pub fn parse(words: &[String]) -> Invocation {
+        let mut inv = Invocation::default();
+        let env_set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+        inv.flags.quiet = env_set("DOKKU_QUIET_OUTPUT");
+        inv.flags.trace = env_set("DOKKU_TRACE");
+        inv.flags.force = env_set("DOKKU_APPS_FORCE_DELETE");
+
+        let mut words = words.iter();
+        let mut after_separator = false;
+        while let Some(word) = words.next() {
+            if after_separator {
+                inv.args.push(word.clone());
+                continue;
+            }
+            match word.as_str() {
+                "--quiet" => inv.flags.quiet = true,
+                "--trace" => inv.flags.trace = true,
+                "--force" => inv.flags.force = true,
+                "--app" => inv.flags.app = words.next().cloned(),
+                "--" if inv.command.is_some() => {
+                    after_separator = true;
+                    inv.args.push(word.clone());
+                }
+                "-h" | "--help" if inv.command.is_none() => inv.command = Some("help".into()),
+                "-v" | "--version" if inv.command.is_none() => inv.command = Some("version".into()),
+                // Leading unknown `--flags` are dropped, as Dokku drops them.
+                w if inv.command.is_none() && w.starts_with("--") => {}
+                _ if inv.command.is_none() => inv.command = Some(word.clone()),
+                _ => inv.args.push(word.clone()),
+            }
+        }
+        if let (Some(app), Some(_)) = (&inv.flags.app, &inv.command) {
+            inv.args.insert(0, app.clone());
+        }
+        inv
+    }
+}
+
+/// Runs the binary: reads argv and the environment, returns the exit code.
+pub fn main() -> i32 {
+    let mut words = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(word) => words.push(word),
+            Err(raw) => {
+                eprintln!(
+                    "{}",
+                    warning(&format!("Argument is not valid UTF-8: {raw:?}"))
+                );
+                return 1;
+            }
+        }
+    }
+    run(&words)
+}
+
+/// Runs one command line; returns the exit code. Errors are printed here,
+/// once, in Dokku's form.
+pub fn run(words: &[String]) -> i32 {
+    let inv = Invocation::parse(words);
+    let ctx = Context::new(Store::from_env(), inv.flags.clone());
+    match dispatch(&ctx, inv.command, inv.args) {
+        Ok(()) => 0,
+        Err(e) => {
+            if e.is_reported() {
+                eprintln!("{}", warning(&e.to_string()));
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(ctx: &Context, command: Option<String>, args: Vec<String>) -> Result<()> {
+    let Some(command) = command else {
+        return standard::print_help(ctx, false);
+    };
+    let wants_help = matches!(args.first().map(String::as_str), Some("--help" | "-h"));
+    if let Some(plugin) = command.strip_suffix(":help").and_then(plugins::find_plugin) {
+        return standard::print_plugin_help(ctx, plugin);
+    }
+    if let Some(found) = plugins::find_command(&command) {
+        if wants_help && found.name != "help" {
+            let plugin_name = found.name.split(':').next().unwrap_or(found.name);
+            if let Some(plugin) = plugins::find_plugin(plugin_name) {
+                return standard::print_plugin_help(ctx, plugin);
+            }
+        }
+        return (found.run)(ctx, args);
+    }
+    if let Some(plugin) = plugins::find_plugin(&command) {
+        return match plugin.default_command.and_then(plugins::find_command) {
+            Some(default) if !wants_help => (default.run)(ctx, args),
+            _ => standard::print_plugin_help(ctx, plugin),
+        };
+    }
+    let typed = std::iter::once(command)
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ");
+    ctx.out.warn(format!("`{typed}` is not a dokku command."))?;
+    Err(Error::fail(
+        "See `dokku help` for a list of available commands.",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> Invocation {
+        Invocation::parse(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn leading_flags_are_global() {
+        let inv = parse(&["--force", "--quiet", "apps:destroy", "demo"]);
+        assert!(inv.flags.force && inv.flags.quiet);
+        assert_eq!(inv.command.as_deref(), Some("apps:destroy"));
+        assert_eq!(inv.args, vec!["demo"]);
+    }
+
+    #[test]
+    fn trailing_global_flags_are_recognised_and_removed() {
+        let inv = parse(&["apps:destroy", "demo", "--force"]);
+        assert!(inv.flags.force);
+        assert_eq!(inv.args, vec!["demo"]);
+    }
+
+    #[test]
+    fn app_flag_becomes_first_argument() {
+        let inv = parse(&["--app", "demo", "config:get", "KEY"]);
+        assert_eq!(inv.args, vec!["demo", "KEY"]);
+    }
+
+    #[test]
+    fn words_after_separator_are_untouched() {
+        let inv = parse(&["run", "demo", "--", "ls", "--force"]);
+        assert!(!inv.flags.force);
+        assert_eq!(inv.args, vec!["demo", "--", "ls", "--force"]);
+    }
+
+    #[test]
+    fn version_and_help_flags() {
+        assert_eq!(parse(&["-v"]).command.as_deref(), Some("version"));
+        assert_eq!(parse(&["--help"]).command.as_deref(), Some("help"));
+        assert_eq!(parse(&[]).command, None);
+    }
+}

@@ -1,0 +1,15 @@
+//! berth: a Dokku-compatible platform-as-a-service.
+//!
+//! See ARCHITECTURE.md for the map of this crate.
+
+pub mod app_name;
+pub mod cli;
+pub mod context;
+pub mod dotenv;
+pub mod error;
+pub mod output;
+pub mod plugins;
+pub mod property_set;
+pub mod report;
+pub mod store;
+pub mod trigger;

@@ -1,0 +1,63 @@
+//! berth's core plugins, one module per Dokku plugin, and the shape they
+//! share.
+//!
+//! A [`Plugin`] owns its commands (`apps:create`, ...), the properties it
+//! stores under `config/<plugin>/`, and the triggers it answers. Plugins talk
+//! to each other through triggers and the store, never by calling into each
+//! other's modules.
+
+pub mod apps;
+pub mod config;
+pub mod standard;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::trigger::Handler;
+
+/// What runs a command: the context and the arguments after the command name.
+pub type Run = fn(&Context, Vec<String>) -> Result<()>;
+
+pub struct Command {
+    /// The full name, as typed: `apps:create`.
+    pub name: &'static str,
+    /// The arguments, as help shows them: `<app>`.
+    pub usage: &'static str,
+    pub description: &'static str,
+    pub run: Run,
+}
+
+pub struct Plugin {
+    /// Dokku's plugin name: `apps`, `config`, `nginx-vhosts`.
+    pub name: &'static str,
+    pub description: &'static str,
+    /// What the bare plugin name runs (`dokku apps` is `apps:list`); without
+    /// one, the bare name prints the plugin's help.
+    pub default_command: Option<&'static str>,
+    pub commands: &'static [Command],
+    pub triggers: &'static [(&'static str, Handler)],
+}
+
+/// The core plugins, sorted by name (the order triggers visit them).
+pub static CORE: &[&Plugin] = &[&standard::PLUGIN, &apps::PLUGIN, &config::PLUGIN];
+
+pub fn find_plugin(name: &str) -> Option<&'static Plugin> {
+    CORE.iter().copied().find(|p| p.name == name)
+}
+
+pub fn find_command(name: &str) -> Option<&'static Command> {
+    CORE.iter()
+        .flat_map(|p| p.commands.iter())
+        .find(|c| c.name == name)
+}
+
+/// Parses a command's arguments into its typed form, turning clap's error
+/// into a Dokku-style one-line failure.
+pub fn parse_args<T: clap::Parser>(command: &str, args: &[String]) -> Result<T> {
+    T::try_parse_from(std::iter::once(command).chain(args.iter().map(String::as_str))).map_err(
+        |e| {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            Error::fail(first.trim_start_matches("error: ").to_string())
+        },
+    )
+}

@@ -1,0 +1,98 @@
+//! Dokku's `00_dokku-standard`: `help` and `version`.
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::output::columns;
+use crate::plugins::{CORE, Command, Plugin};
+
+/// The Dokku release whose interface berth matches.
+pub const DOKKU_VERSION: &str = "0.38.27";
+
+pub static PLUGIN: Plugin = Plugin {
+    name: "00_dokku-standard",
+    description: "Print dokku's help and version",
+    default_command: None,
+    commands: &[
+        Command {
+            name: "help",
+            usage: "",
+            description: "Print the list of commands",
+            run: help,
+        },
+        Command {
+            name: "version",
+            usage: "",
+            description: "Print dokku's version",
+            run: version,
+        },
+    ],
+    triggers: &[],
+};
+
+fn help(ctx: &Context, args: Vec<String>) -> Result<()> {
+    print_help(ctx, args.iter().any(|a| a == "--all"))
+}
+
+fn version(ctx: &Context, _args: Vec<String>) -> Result<()> {
+    ctx.out.line(format!(
+        "dokku version {DOKKU_VERSION} (berth {})",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+/// `dokku help`: one row per plugin (or, with `--all`, per command).
+pub fn print_help(ctx: &Context, all: bool) -> Result<()> {
+    ctx.out
+        .line("Usage: dokku [--quiet|--trace|--force] COMMAND <app> [command-specific-options]")?;
+    ctx.out.line("")?;
+    ctx.out.line("Primary help options, type \"dokku COMMAND:help\" for more details, or dokku help --all to see all commands.")?;
+    ctx.out.line("")?;
+    ctx.out.line("Commands:")?;
+    ctx.out.line("")?;
+    let mut rows: Vec<Vec<String>> = if all {
+        CORE.iter()
+            .flat_map(|p| p.commands.iter())
+            .map(command_row)
+            .collect()
+    } else {
+        CORE.iter()
+            .flat_map(|p| -> Vec<Vec<String>> {
+                if p.name == PLUGIN.name {
+                    p.commands.iter().map(command_row).collect()
+                } else {
+                    vec![vec![format!("    {}", p.name), p.description.to_string()]]
+                }
+            })
+            .collect()
+    };
+    rows.sort();
+    for line in columns(&rows) {
+        ctx.out.line(line)?;
+    }
+    Ok(())
+}
+
+/// `dokku <plugin>:help`.
+pub fn print_plugin_help(ctx: &Context, plugin: &Plugin) -> Result<()> {
+    ctx.out
+        .line(format!("Usage: dokku {}[:COMMAND]", plugin.name))?;
+    ctx.out.line("")?;
+    ctx.out.line(plugin.description)?;
+    ctx.out.line("")?;
+    ctx.out.line("Additional commands:")?;
+    let mut rows: Vec<Vec<String>> = plugin.commands.iter().map(command_row).collect();
+    rows.sort();
+    for line in columns(&rows) {
+        ctx.out.line(line)?;
+    }
+    Ok(())
+}
+
+fn command_row(command: &Command) -> Vec<String> {
+    let usage = if command.usage.is_empty() {
+        format!("    {}", command.name)
+    } else {
+        format!("    {} {}", command.name, command.usage)
+    };
+    vec![usage, command.description.to_string()]
+}

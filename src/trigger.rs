@@ -1,0 +1,115 @@
+//! The trigger bus: named events that plugins answer, as Dokku's `plugn
+//! trigger` does.
+//!
+//! A trigger visits its handlers in plugin-name order; their stdout is
+//! concatenated and returned to the caller; the first error stops the rest
+//! and is returned. Core plugins register Rust functions here; external
+//! plugins (Dokku's on-disk format) join the same bus.
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::plugins::Plugin;
+
+/// An in-process trigger handler: gets the trigger's arguments, returns
+/// what a plugin executable would print on stdout.
+pub type Handler = fn(&Context, &[String]) -> Result<String>;
+
+struct Registration {
+    trigger: &'static str,
+    plugin: &'static str,
+    handler: Handler,
+}
+
+pub struct TriggerBus {
+    handlers: Vec<Registration>,
+}
+
+impl TriggerBus {
+    /// Collects the handlers of `plugins`, ordered by plugin name.
+    pub fn new(plugins: &[&'static Plugin]) -> TriggerBus {
+        let mut handlers: Vec<Registration> = plugins
+            .iter()
+            .flat_map(|plugin| {
+                plugin
+                    .triggers
+                    .iter()
+                    .map(|(trigger, handler)| Registration {
+                        trigger,
+                        plugin: plugin.name,
+                        handler: *handler,
+                    })
+            })
+            .collect();
+        handlers.sort_by_key(|r| r.plugin);
+        TriggerBus { handlers }
+    }
+
+    /// Fires `trigger` with `args`; returns the handlers' concatenated output.
+    pub fn fire(&self, ctx: &Context, trigger: &str, args: &[&str]) -> Result<String> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if ctx.flags.trace {
+            eprintln!("+ trigger {trigger} {}", args.join(" "));
+        }
+        let mut output = String::new();
+        for registration in self.handlers.iter().filter(|r| r.trigger == trigger) {
+            output.push_str(&(registration.handler)(ctx, &args)?);
+        }
+        Ok(output)
+    }
+
+    /// The plugins that answer `trigger`, in the order they run.
+    pub fn answering(&self, trigger: &str) -> Vec<&'static str> {
+        self.handlers
+            .iter()
+            .filter(|r| r.trigger == trigger)
+            .map(|r| r.plugin)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    fn echo(_: &Context, args: &[String]) -> Result<String> {
+        Ok(format!("a:{}\n", args.join(",")))
+    }
+    fn second(_: &Context, _: &[String]) -> Result<String> {
+        Ok("b\n".into())
+    }
+    fn refuse(_: &Context, _: &[String]) -> Result<String> {
+        Err(Error::fail("refused"))
+    }
+
+    static A: Plugin = Plugin {
+        name: "a",
+        description: "",
+        default_command: None,
+        commands: &[],
+        triggers: &[("t", echo), ("stop", refuse)],
+    };
+    static B: Plugin = Plugin {
+        name: "b",
+        description: "",
+        default_command: None,
+        commands: &[],
+        triggers: &[("t", second), ("stop", second)],
+    };
+
+    #[test]
+    fn visits_plugins_in_name_order_and_concatenates() {
+        let bus = TriggerBus::new(&[&B, &A]);
+        let ctx = Context::for_tests();
+        assert_eq!(bus.fire(&ctx, "t", &["x", "y"]).unwrap(), "a:x,y\nb\n");
+        assert_eq!(bus.answering("t"), vec!["a", "b"]);
+        assert_eq!(bus.fire(&ctx, "nobody", &[]).unwrap(), "");
+    }
+
+    #[test]
+    fn first_failure_stops_the_rest() {
+        let bus = TriggerBus::new(&[&A, &B]);
+        let err = bus.fire(&Context::for_tests(), "stop", &[]).unwrap_err();
+        assert_eq!(err.to_string(), "refused");
+    }
+}

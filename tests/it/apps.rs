@@ -1,0 +1,289 @@
+//! The apps plugin: create, list, report, destroy, rename, clone, locks.
+
+use crate::harness::Berth;
+
+const BAD_NAME: &str = " !     App name must begin with lowercase alphanumeric character, and may only contain lowercase alphanumerics, dots, and hyphens\n";
+
+#[test]
+fn create_and_list() {
+    let berth = Berth::new();
+    berth
+        .cmd(["apps:list"])
+        .succeeds()
+        .stdout_is("")
+        .stderr_is(" !     You haven't deployed any applications yet\n");
+    berth
+        .cmd(["apps:list", "--format", "json"])
+        .succeeds()
+        .stdout_is("[]\n");
+    berth
+        .cmd(["apps:create", "demo"])
+        .succeeds()
+        .stdout_is("-----> Creating demo...\n");
+    berth.app("a.example.com");
+    berth
+        .cmd(["apps:list"])
+        .succeeds()
+        .stdout_is("=====> My Apps\na.example.com\ndemo\n");
+    berth
+        .cmd(["apps"])
+        .succeeds()
+        .stdout_is("=====> My Apps\na.example.com\ndemo\n");
+    berth
+        .cmd(["apps:list", "--format", "json"])
+        .succeeds()
+        .stdout_is("[\"a.example.com\",\"demo\"]\n");
+    assert!(
+        berth
+            .lib_root()
+            .join("config/apps/demo/created-at")
+            .is_file()
+    );
+}
+
+#[test]
+fn bad_names_create_nothing() {
+    let berth = Berth::new();
+    for name in ["Bad;id", "UPPER", "-x", "a b", "../x", "a_b", ""] {
+        berth
+            .cmd(["apps:create", name])
+            .fails(1)
+            .stderr_is(BAD_NAME);
+    }
+    berth
+        .cmd(["apps:create"])
+        .fails(1)
+        .stderr_is(" !     Please specify an app to run the command on\n");
+    assert_eq!(std::fs::read_dir(berth.dokku_root()).unwrap().count(), 0);
+    assert!(!berth.lib_root().join("config").exists());
+}
+
+#[test]
+fn taken_name() {
+    let berth = Berth::new();
+    berth.app("demo");
+    berth
+        .cmd(["apps:create", "demo"])
+        .fails(1)
+        .stderr_is(" !     Name is already taken\n");
+}
+
+#[test]
+fn missing_app_exits_20() {
+    let berth = Berth::new();
+    berth
+        .cmd(["apps:exists", "ghost"])
+        .fails(20)
+        .stderr_is(" !     App ghost does not exist\n");
+    berth.cmd(["apps:report", "ghost"]).fails(20);
+    berth.cmd(["config:set", "ghost", "A=1"]).fails(20);
+    berth.app("real");
+    berth.cmd(["apps:exists", "real"]).succeeds().stdout_is("");
+}
+
+#[test]
+fn report_layout() {
+    let berth = Berth::new();
+    berth.app("demo");
+    let created =
+        std::fs::read_to_string(berth.lib_root().join("config/apps/demo/created-at")).unwrap();
+    berth
+        .cmd(["apps:report", "demo"])
+        .succeeds()
+        .stdout_is(&format!(
+            "=====> demo app information
+       App created at:                  {created}
+       App deploy source:               
+       App deploy source metadata:      
+       App dir:                         [ROOT]/home/demo
+       App global disable autocreation: 
+       App locked:                      false
+"
+        ));
+    berth
+        .cmd(["apps:report", "demo", "--app-dir"])
+        .succeeds()
+        .stdout_is("[ROOT]/home/demo\n");
+    berth
+        .cmd(["apps:report", "demo", "--app-bogus"])
+        .fails(1)
+        .stderr_is(" !     Invalid flag passed, valid flags: --app-created-at, --app-deploy-source, --app-deploy-source-metadata, --app-dir, --app-global-disable-autocreation, --app-locked\n");
+    berth
+        .cmd(["apps:report", "demo", "--app-dir", "--app-locked"])
+        .fails(1)
+        .stderr_is(" !     apps:report command allows only a single flag\n");
+    berth
+        .cmd(["apps:report", "demo", "--app-dir", "--format", "json"])
+        .fails(1)
+        .stderr_is(" !     --format flag cannot be specified when specifying an info flag\n");
+    let json = berth
+        .cmd(["apps:report", "demo", "--format", "json"])
+        .succeeds()
+        .stdout();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["locked"], "false");
+    assert_eq!(value["app-locked"], "false");
+    assert_eq!(value["dir"], "[ROOT]/home/demo");
+}
+
+#[test]
+fn report_of_all_apps_and_quiet() {
+    let berth = Berth::new();
+    berth.app("a").app("b");
+    let out = berth.cmd(["apps:report"]).succeeds().stdout();
+    assert_eq!(out.matches("app information").count(), 2);
+    let quiet = berth
+        .cmd(["--quiet", "apps:report", "a"])
+        .succeeds()
+        .stdout();
+    assert!(quiet.starts_with("       App created at:"), "{quiet}");
+}
+
+#[test]
+fn destroy_asks_for_the_name() {
+    let berth = Berth::new();
+    berth.app("demo");
+    berth.cmd(["config:set", "demo", "A=1"]).succeeds();
+    berth
+        .cmd(["apps:destroy", "demo"])
+        .stdin("wrong\n")
+        .fails(1)
+        .stderr_is(" !     WARNING: Potentially Destructive Action\n !     This command will destroy app demo.\n !     To proceed, type \"demo\"\nConfirmation did not match test. Aborted.\n");
+    berth.cmd(["apps:exists", "demo"]).succeeds();
+    berth.cmd(["apps:destroy", "demo"]).fails(1);
+    berth
+        .cmd(["apps:destroy", "demo"])
+        .stdin("demo\n")
+        .succeeds()
+        .stdout_is("> -----> Destroying demo (including all add-ons)\n");
+    berth.cmd(["apps:exists", "demo"]).fails(20);
+    assert!(!berth.lib_root().join("config/demo").exists());
+    assert!(!berth.lib_root().join("config/apps/demo").exists());
+}
+
+#[test]
+fn rename_moves_config_and_properties() {
+    let berth = Berth::new();
+    berth.app("old").app("other");
+    berth.cmd(["config:set", "old", "K=v"]).succeeds();
+    berth
+        .cmd(["apps:rename", "old", "new"])
+        .succeeds()
+        .stdout_is("-----> Renaming old to new\n");
+    berth.cmd(["apps:exists", "old"]).fails(20);
+    berth
+        .cmd(["config:get", "new", "K"])
+        .succeeds()
+        .stdout_is("v\n");
+    assert!(
+        berth
+            .lib_root()
+            .join("config/apps/new/created-at")
+            .is_file()
+    );
+    berth
+        .cmd(["apps:rename", "new", "other"])
+        .fails(1)
+        .stderr_is(" !     Name is already taken\n");
+    berth
+        .cmd(["apps:rename", "new"])
+        .fails(1)
+        .stderr_is(" !     Please specify an new app name\n");
+    berth
+        .cmd(["apps:rename", "new", "Bad;id"])
+        .fails(1)
+        .stderr_is(BAD_NAME);
+    berth.cmd(["apps:exists", "new"]).succeeds();
+}
+
+#[test]
+fn clone_copies_config_not_identity() {
+    let berth = Berth::new();
+    berth.app("src");
+    berth.cmd(["config:set", "src", "K=v"]).succeeds();
+    berth
+        .cmd(["apps:clone", "src", "dst"])
+        .succeeds()
+        .stdout_is("-----> Cloning src to dst\n-----> Creating dst...\n");
+    berth
+        .cmd(["config:get", "dst", "K"])
+        .succeeds()
+        .stdout_is("v\n");
+    berth
+        .cmd(["config:get", "src", "K"])
+        .succeeds()
+        .stdout_is("v\n");
+    berth
+        .cmd(["apps:clone", "src", "dst"])
+        .fails(1)
+        .stderr_is(" !     Name is already taken\n");
+    berth
+        .cmd(["apps:clone", "--ignore-existing", "src", "dst"])
+        .succeeds()
+        .stderr_is(" !     Name is already taken\n");
+}
+
+#[test]
+fn deploy_lock_commands() {
+    let berth = Berth::new();
+    berth.app("demo");
+    berth
+        .cmd(["apps:locked", "demo"])
+        .fails(1)
+        .stderr_is(" !     Deploy lock does not exist\n");
+    berth
+        .cmd(["apps:lock", "demo"])
+        .succeeds()
+        .stdout_is("-----> Deploy lock created\n");
+    berth
+        .cmd(["apps:locked", "demo"])
+        .succeeds()
+        .stdout_is("Deploy lock exists\n");
+    berth
+        .cmd(["apps:report", "demo", "--app-locked"])
+        .succeeds()
+        .stdout_is("true\n");
+    berth
+        .cmd(["apps:unlock", "demo"])
+        .succeeds()
+        .stdout_is("-----> Deploy lock removed\n")
+        .stderr_is(" !     A deploy may be in progress.\n !     Removing the app lock will not stop in progress deploys.\n");
+    berth
+        .cmd(["apps:unlock", "demo"])
+        .fails(1)
+        .stderr_is(" !     Unable to remove deploy lock\n");
+}
+
+#[test]
+fn set_is_global_only() {
+    let berth = Berth::new();
+    berth.app("demo");
+    berth
+        .cmd(["apps:set", "--global", "disable-autocreation", "true"])
+        .succeeds()
+        .stdout_is("=====> Setting disable-autocreation to true\n");
+    berth
+        .cmd(["apps:report", "demo", "--app-global-disable-autocreation"])
+        .succeeds()
+        .stdout_is("true\n");
+    berth
+        .cmd(["apps:set", "demo", "disable-autocreation", "true"])
+        .fails(1)
+        .stderr_is(" !     Property can only be specified globally\n");
+    berth
+        .cmd(["apps:set", "--global", "bogus", "1"])
+        .fails(1)
+        .stderr_is(
+            " !     Invalid property specified, valid properties include: disable-autocreation\n",
+        );
+    berth
+        .cmd(["apps:set", "--global", "disable-autocreation"])
+        .succeeds()
+        .stdout_is("=====> Unsetting disable-autocreation\n");
+    assert!(
+        !berth
+            .lib_root()
+            .join("config/apps/--global/disable-autocreation")
+            .exists()
+    );
+}

@@ -1,0 +1,135 @@
+//! Dispatch, help, version, global flags and unknown commands.
+
+use crate::harness::Berth;
+
+const HELP: &str = "\
+Usage: dokku [--quiet|--trace|--force] COMMAND <app> [command-specific-options]
+
+Primary help options, type \"dokku COMMAND:help\" for more details, or dokku help --all to see all commands.
+
+Commands:
+
+    apps     Manage apps
+    config   Manage global and app-specific config vars
+    help     Print the list of commands
+    version  Print dokku's version
+";
+
+#[test]
+fn help_lists_plugins() {
+    let berth = Berth::new();
+    berth.cmd(["help"]).succeeds().stdout_is(HELP);
+    berth.cmd(Vec::<String>::new()).succeeds().stdout_is(HELP);
+    berth.cmd(["--help"]).succeeds().stdout_is(HELP);
+}
+
+#[test]
+fn help_all_lists_every_command() {
+    Berth::new()
+        .cmd(["help", "--all"])
+        .succeeds()
+        .stdout_has("    apps:create <app>")
+        .stdout_has("    config:set [--encoded] [--no-restart] (<app>|--global) KEY1=VALUE1 [KEY2=VALUE2 ...]  Set one or more config vars");
+}
+
+#[test]
+fn plugin_help_three_ways() {
+    let berth = Berth::new();
+    let expected = berth.cmd(["config:help"]).succeeds().stdout();
+    assert!(expected.starts_with(
+        "Usage: dokku config[:COMMAND]\n\nManage global and app-specific config vars\n\nAdditional commands:\n    config:bundle [--merged] (<app>|--global)"
+    ));
+    berth
+        .cmd(["config", "--help"])
+        .succeeds()
+        .stdout_is(&expected);
+    berth
+        .cmd(["config:set", "--help"])
+        .succeeds()
+        .stdout_is(&expected);
+}
+
+#[test]
+fn version_three_ways() {
+    let berth = Berth::new();
+    for flag in ["version", "-v", "--version"] {
+        berth.cmd([flag]).succeeds().stdout_is(&format!(
+            "dokku version 0.38.27 (berth {})\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+}
+
+#[test]
+fn unknown_command_is_refused_and_changes_nothing() {
+    let berth = Berth::new();
+    berth
+        .cmd(["apps:frobnicate", "demo"])
+        .fails(1)
+        .stdout_is("")
+        .stderr_is(" !     `apps:frobnicate demo` is not a dokku command.\n !     See `dokku help` for a list of available commands.\n");
+    berth.cmd(["nope"]).fails(1);
+    assert_eq!(std::fs::read_dir(berth.dokku_root()).unwrap().count(), 0);
+}
+
+#[test]
+fn dokku_name_behaves_the_same() {
+    let berth = Berth::new();
+    berth.dokku(["apps:create", "demo"]).succeeds();
+    berth
+        .dokku(["config:set", "demo", "A=a b", "B=line1\\nline2"])
+        .succeeds();
+    berth
+        .dokku(["config:get", "demo", "A"])
+        .succeeds()
+        .stdout_is("a b\n");
+    berth
+        .cmd(["config:get", "demo", "B"])
+        .succeeds()
+        .stdout_is("line1\\nline2\n");
+    berth.dokku(["help"]).succeeds().stdout_is(HELP);
+}
+
+#[test]
+fn global_flags_anywhere() {
+    let berth = Berth::new();
+    berth.app("demo");
+    berth
+        .cmd(["--quiet", "apps:list"])
+        .succeeds()
+        .stdout_is("demo\n");
+    berth.cmd(["--app", "demo", "config:set", "K=v"]).succeeds();
+    berth
+        .cmd(["config:get", "--app", "demo", "K"])
+        .succeeds()
+        .stdout_is("v\n");
+    berth.cmd(["apps:destroy", "demo", "--force"]).succeeds();
+    berth.cmd(["apps:exists", "demo"]).fails(20);
+}
+
+#[test]
+fn unknown_flag_is_a_clear_error() {
+    let berth = Berth::new();
+    berth.app("demo");
+    berth
+        .cmd(["config:get", "--bogus", "demo", "A"])
+        .fails(1)
+        .stderr_has(" !     unexpected argument '--bogus' found");
+    berth
+        .cmd(["config:get", "--encoded", "demo", "A"])
+        .fails(1)
+        .stderr_is(" !     unexpected argument '--encoded' found\n");
+}
+
+#[test]
+fn closed_stdout_is_not_a_crash() {
+    let berth = Berth::new();
+    for i in 0..3 {
+        berth.app(&format!("app{i}"));
+    }
+    let mut child = berth.cmd(["apps:list"]).spawn();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,0 +1,195 @@
+//! A fluent way to run the real `berth` binary against fresh temp roots:
+//! `Berth::new().cmd(["apps:create", "demo"]).succeeds().stdout_is("...")`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub struct Berth {
+    dir: tempfile::TempDir,
+}
+
+impl Berth {
+    pub fn new() -> Berth {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+        Berth { dir }
+    }
+
+    pub fn dokku_root(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn lib_root(&self) -> PathBuf {
+        self.dir.path().join("lib")
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd {
+            program: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
+            args: args.into_iter().map(Into::into).collect(),
+            stdin: None,
+            envs: vec![
+                ("DOKKU_ROOT".into(), self.dokku_root().display().to_string()),
+                (
+                    "DOKKU_LIB_ROOT".into(),
+                    self.lib_root().display().to_string(),
+                ),
+            ],
+            root: self.root().display().to_string(),
+        }
+    }
+
+    /// The same binary, reached through a symlink named `dokku`.
+    pub fn dokku<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let link = self.dir.path().join("bin/dokku");
+        if !link.exists() {
+            std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_berth"), &link).unwrap();
+        }
+        let mut cmd = self.cmd(args);
+        cmd.program = link;
+        cmd
+    }
+
+    /// Creates an app, asserting success.
+    pub fn app(&self, name: &str) -> &Berth {
+        self.cmd(["apps:create", name]).succeeds();
+        self
+    }
+}
+
+pub struct Cmd {
+    program: PathBuf,
+    args: Vec<String>,
+    stdin: Option<Vec<u8>>,
+    envs: Vec<(String, String)>,
+    root: String,
+}
+
+impl Cmd {
+    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    pub fn spawn(&self) -> std::process::Child {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .env_remove("DOKKU_QUIET_OUTPUT")
+            .env_remove("DOKKU_TRACE")
+            .env_remove("DOKKU_APPS_FORCE_DELETE")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("berth binary runs");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        if let Some(input) = &self.stdin {
+            stdin.write_all(input).expect("stdin written");
+        }
+        drop(stdin);
+        child
+    }
+
+    pub fn run(self) -> Done {
+        let output = self.spawn().wait_with_output().expect("berth finishes");
+        Done {
+            what: format!("berth {:?}", self.args),
+            code: output.status.code().unwrap_or(-1),
+            stdout: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            root: self.root,
+        }
+    }
+
+    #[track_caller]
+    pub fn succeeds(self) -> Done {
+        let done = self.run();
+        done.assert_code(0);
+        done
+    }
+
+    #[track_caller]
+    pub fn fails(self, code: i32) -> Done {
+        let done = self.run();
+        done.assert_code(code);
+        done
+    }
+}
+
+pub struct Done {
+    what: String,
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    root: String,
+}
+
+impl Done {
+    #[track_caller]
+    fn assert_code(&self, code: i32) {
+        assert_eq!(
+            self.code,
+            code,
+            "{} exited {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
+            self.what,
+            self.code,
+            self.stdout(),
+            self.stderr
+        );
+    }
+
+    /// Stdout, with the temp root written as `[ROOT]`.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).replace(&self.root, "[ROOT]")
+    }
+
+    #[track_caller]
+    pub fn stdout_is(self, expected: &str) -> Done {
+        assert_eq!(self.stdout(), expected, "stdout of {}", self.what);
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(self, part: &str) -> Done {
+        assert!(
+            self.stdout().contains(part),
+            "stdout of {} lacks {part:?}:\n{}",
+            self.what,
+            self.stdout()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_is(self, expected: &str) -> Done {
+        assert_eq!(self.stderr, expected, "stderr of {}", self.what);
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(self, part: &str) -> Done {
+        assert!(
+            self.stderr.contains(part),
+            "stderr of {} lacks {part:?}:\n{}",
+            self.what,
+            self.stderr
+        );
+        self
+    }
+}

@@ -1,0 +1,6 @@
+//! berth's integration tests: the real binary, fresh temp roots per test.
+
+mod apps;
+mod cli;
+mod config;
+mod harness;
