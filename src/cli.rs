@@ -11,6 +11,10 @@ use crate::output::warning;
 use crate::plugins::{self, standard};
 use crate::store::Store;
 
+/// Commands whose arguments end in a user's command line: words after
+/// them are theirs, global-looking flags included (`run demo ls --force`).
+const PASSTHROUGH: &[&str] = &["run", "run:detached", "enter"];
+
 /// A parsed command line: global flags, then the command and its arguments.
 #[derive(Debug, Default)]
 pub struct Invocation {
@@ -33,7 +37,11 @@ impl Invocation {
         let mut words = words.iter();
         let mut after_separator = false;
         while let Some(word) = words.next() {
-            if after_separator {
+            let passthrough = inv
+                .command
+                .as_deref()
+                .is_some_and(|c| PASSTHROUGH.contains(&c));
+            if after_separator || passthrough {
                 inv.args.push(word.clone());
                 continue;
             }
@@ -62,7 +70,18 @@ impl Invocation {
 }
 
 /// Runs the binary: reads argv and the environment, returns the exit code.
+///
+/// Under the name `pre-receive` (an app repository's hook is a symlink to
+/// this binary) it deploys what was pushed: `git-hook <app>`, the app being
+/// the repository git runs the hook in.
 pub fn main() -> i32 {
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    if invoked_as.as_deref() == Some("pre-receive") {
+        return run_pre_receive();
+    }
     let mut words = Vec::new();
     for arg in std::env::args_os().skip(1) {
         match arg.into_string() {
@@ -77,6 +96,22 @@ pub fn main() -> i32 {
         }
     }
     run(&words)
+}
+
+fn run_pre_receive() -> i32 {
+    let app = std::env::current_dir()
+        .ok()
+        .and_then(|dir| dir.file_name().map(|n| n.to_string_lossy().into_owned()));
+    match app {
+        Some(app) => run(&["git-hook".to_string(), app]),
+        None => {
+            eprintln!(
+                "{}",
+                warning("Unable to tell which app this repository belongs to")
+            );
+            1
+        }
+    }
 }
 
 /// Runs one command line; returns the exit code. Errors are printed here,
@@ -162,6 +197,13 @@ mod tests {
         let inv = parse(&["run", "demo", "--", "ls", "--force"]);
         assert!(!inv.flags.force);
         assert_eq!(inv.args, vec!["demo", "--", "ls", "--force"]);
+    }
+
+    #[test]
+    fn run_keeps_its_command_flags() {
+        let inv = parse(&["--quiet", "run", "demo", "ls", "--force", "--quiet"]);
+        assert!(inv.flags.quiet && !inv.flags.force);
+        assert_eq!(inv.args, vec!["demo", "ls", "--force", "--quiet"]);
     }
 
     #[test]

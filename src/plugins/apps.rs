@@ -16,6 +16,7 @@ use crate::plugins::{Command, Plugin, parse_args};
 use crate::property_set::{self, Property, Reach};
 use crate::report::{self, ReportSpec, Rows};
 use crate::store::atomic::{FILE_MODE, write_atomic};
+use crate::store::lock::MANUAL_LOCK;
 use crate::store::{Scope, atomic};
 
 pub static PLUGIN: Plugin = Plugin {
@@ -90,7 +91,7 @@ pub static PLUGIN: Plugin = Plugin {
             run: unlock,
         },
     ],
-    triggers: &[],
+    triggers: &[("app-maybe-create", trigger_app_maybe_create)],
 };
 
 const PROPERTIES: &[Property] = &[Property {
@@ -136,6 +137,7 @@ struct CopyArgs {
 fn create(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: AppArg = parse_args("apps:create", &args)?;
     let app = AppName::new_app(args.app.as_deref().ok_or_else(|| Error::fail(NO_NAME))?)?;
+    ctx.out.info1(format!("Creating {app}..."))?;
     create_app(ctx, &app)
 }
 
@@ -145,7 +147,6 @@ fn create_app(ctx: &Context, app: &AppName) -> Result<()> {
     if ctx.store.app_exists(app) {
         return Err(Error::fail("Name is already taken"));
     }
-    ctx.out.info1(format!("Creating {app}..."))?;
     ctx.store.create_app_dir(app)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -224,7 +225,11 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
 fn lock(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: AppArg = parse_args("apps:lock", &args)?;
     let app = ctx.existing_app(args.app.as_deref())?;
-    write_atomic(&ctx.store.deploy_lock_path(&app), b"", FILE_MODE)?;
+    write_atomic(
+        &ctx.store.deploy_lock_path(&app),
+        MANUAL_LOCK.as_bytes(),
+        FILE_MODE,
+    )?;
     ctx.out.info1("Deploy lock created")
 }
 
@@ -292,6 +297,7 @@ fn clone(ctx: &Context, args: Vec<String>) -> Result<()> {
         return Err(Error::fail("Name is already taken"));
     }
     ctx.out.info1(format!("Cloning {old} to {new}"))?;
+    ctx.out.info1(format!("Creating {new}..."))?;
     create_app(ctx, &new)?;
     ctx.store.copy_app_config(&old, &new, NOT_CLONED)?;
     ctx.fire("post-app-clone-setup", &[old.as_str(), new.as_str()])?;
@@ -301,6 +307,32 @@ fn clone(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
     property_set::run(ctx, "apps", PROPERTIES, args)
+}
+
+/// `app-maybe-create APP`: a push to an unknown app creates it, unless
+/// auto-creation is disabled globally. Silent on stdout: during a push,
+/// stdout carries git's protocol.
+fn trigger_app_maybe_create(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = AppName::lookup(
+        args.first()
+            .map(String::as_str)
+            .ok_or_else(|| Error::fail(NO_NAME))?,
+    )?;
+    if ctx.store.app_exists(&app) {
+        return Ok(String::new());
+    }
+    let app = AppName::new_app(app.as_str())?;
+    let disabled = ctx
+        .store
+        .property("apps", &Scope::Global, "disable-autocreation")?;
+    if disabled.as_deref() == Some("true") {
+        ctx.out.warn("App auto-creation disabled.")?;
+        return Err(Error::fail(format!(
+            "Re-enable app auto-creation or create an app with 'dokku apps:create {app}'"
+        )));
+    }
+    create_app(ctx, &app)?;
+    Ok(String::new())
 }
 
 fn report(ctx: &Context, args: Vec<String>) -> Result<()> {

@@ -7,7 +7,13 @@
 //! other's modules.
 
 pub mod apps;
+pub mod builder;
 pub mod config;
+pub mod git;
+pub mod logs;
+pub mod ps;
+pub mod run;
+pub mod scheduler_docker_local;
 pub mod standard;
 
 use crate::context::Context;
@@ -38,15 +44,29 @@ pub struct Plugin {
 }
 
 /// The core plugins, sorted by name (the order triggers visit them).
-pub static CORE: &[&Plugin] = &[&standard::PLUGIN, &apps::PLUGIN, &config::PLUGIN];
+pub static CORE: &[&Plugin] = &[
+    &standard::PLUGIN,
+    &apps::PLUGIN,
+    &builder::PLUGIN,
+    &config::PLUGIN,
+    &run::ENTER,
+    &git::PLUGIN,
+    &logs::PLUGIN,
+    &ps::PLUGIN,
+    &run::RUN,
+    &scheduler_docker_local::PLUGIN,
+];
 
 pub fn find_plugin(name: &str) -> Option<&'static Plugin> {
     CORE.iter().copied().find(|p| p.name == name)
 }
 
+/// A command by its full name: a plugin's, or one of the internal ones git
+/// runs (`git-receive-pack`, `git-hook`), which help does not list.
 pub fn find_command(name: &str) -> Option<&'static Command> {
     CORE.iter()
         .flat_map(|p| p.commands.iter())
+        .chain(git::INTERNAL.iter())
         .find(|c| c.name == name)
 }
 

@@ -59,6 +59,8 @@ pub fn print_help(ctx: &Context, all: bool) -> Result<()> {
             .flat_map(|p| -> Vec<Vec<String>> {
                 if p.name == PLUGIN.name {
                     p.commands.iter().map(command_row).collect()
+                } else if p.commands.is_empty() {
+                    Vec::new()
                 } else {
                     vec![vec![format!("    {}", p.name), p.description.to_string()]]
                 }

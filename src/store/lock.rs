@@ -79,3 +79,49 @@ mod tests {
         assert!(LockGuard::try_acquire(&path).unwrap().is_some());
     }
 }
+
+/// Dokku's deploy lock, `data/apps/<app>/.deploy.lock`: the file exists
+/// while a deploy runs (flock held) or while `apps:lock` holds the app
+/// (file marked [`MANUAL_LOCK`]). A deploy removes the file when it ends.
+#[derive(Debug)]
+pub struct DeployLock {
+    guard: LockGuard,
+}
+
+/// What `apps:lock` writes into the deploy lock file.
+pub const MANUAL_LOCK: &str = "locked by apps:lock\n";
+
+pub enum DeployLockError {
+    /// Another deploy holds it.
+    Busy,
+    /// `apps:lock` holds it.
+    Manual,
+}
+
+impl DeployLock {
+    pub fn try_acquire(path: &Path) -> Result<std::result::Result<DeployLock, DeployLockError>> {
+        use std::os::unix::fs::MetadataExt;
+        loop {
+            let Some(guard) = LockGuard::try_acquire(path)? else {
+                return Ok(Err(DeployLockError::Busy));
+            };
+            // A deploy that just ended may have unlinked the file we opened:
+            // only the file at the path counts.
+            let ours = guard.file.metadata().map(|m| (m.dev(), m.ino())).ok();
+            let current = std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+            if ours != current {
+                continue;
+            }
+            if std::fs::read_to_string(path).is_ok_and(|c| c == MANUAL_LOCK) {
+                return Ok(Err(DeployLockError::Manual));
+            }
+            return Ok(Ok(DeployLock { guard }));
+        }
+    }
+}
+
+impl Drop for DeployLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.guard.path());
+    }
+}

@@ -10,8 +10,14 @@ Primary help options, type \"dokku COMMAND:help\" for more details, or dokku hel
 Commands:
 
     apps     Manage apps
+    builder  Manage builder settings for an app
     config   Manage global and app-specific config vars
+    enter    Connect to a specific app container
+    git      Manage app deploys via git
     help     Print the list of commands
+    logs     Manage log integration for an app
+    ps       List processes running in app containers
+    run      Run a one-off process inside a container
     version  Print dokku's version
 ";
 

@@ -206,7 +206,7 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
     for line in export::pretty(&updates, "       ") {
         ctx.out.line_quiet(line)?;
     }
-    config_updated(ctx, &scope, "set", updates.keys())
+    config_updated(ctx, &scope, a.no_restart, "set", updates.keys())
 }
 
 fn unset(ctx: &Context, args: Vec<String>) -> Result<()> {
@@ -236,7 +236,7 @@ fn unset(ctx: &Context, args: Vec<String>) -> Result<()> {
     if removed.is_empty() {
         return Ok(());
     }
-    config_updated(ctx, &scope, "unset", removed.into_iter())
+    config_updated(ctx, &scope, a.no_restart, "unset", removed.into_iter())
 }
 
 fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
@@ -251,7 +251,13 @@ fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
     for key in old.keys() {
         ctx.out.info1_quiet(format!("Unsetting {key}"))?;
     }
-    config_updated(ctx, &scope, "clear", std::iter::empty::<&String>())
+    config_updated(
+        ctx,
+        &scope,
+        a.no_restart,
+        "clear",
+        std::iter::empty::<&String>(),
+    )
 }
 
 fn import(ctx: &Context, args: Vec<String>) -> Result<()> {
@@ -298,7 +304,7 @@ fn import(ctx: &Context, args: Vec<String>) -> Result<()> {
         ctx.out
             .info1_quiet(format!("Setting config var {key}={value}"))?;
     }
-    config_updated(ctx, &scope, "set", imported.keys())
+    config_updated(ctx, &scope, a.no_restart, "set", imported.keys())
 }
 
 fn bundle(ctx: &Context, args: Vec<String>) -> Result<()> {
@@ -364,9 +370,12 @@ fn parse_json(text: &str) -> Result<Env> {
         .collect()
 }
 
+/// Fires `post-config-update`, then restarts a deployed app with its new
+/// environment unless `--no-restart` (the global scope never restarts).
 fn config_updated<'a>(
     ctx: &Context,
     scope: &Scope,
+    no_restart: bool,
     action: &str,
     keys: impl Iterator<Item = &'a String>,
 ) -> Result<()> {
@@ -375,6 +384,9 @@ fn config_updated<'a>(
         args.push(key);
     }
     ctx.fire("post-config-update", &args)?;
+    if let (Some(app), false) = (scope.app(), no_restart) {
+        ctx.fire("app-restart", &[app.as_str()])?;
+    }
     Ok(())
 }
 

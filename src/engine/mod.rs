@@ -1,0 +1,357 @@
+//! The Docker engine client: the only module that talks to the engine.
+//!
+//! A thin blocking façade over bollard (the CLI is synchronous; each
+//! `Engine` owns a small tokio runtime). Errors name what failed and why,
+//! so "engine down" and "disk full" reach the user as such.
+//!
+//! Architecture invariant: nothing outside `engine` calls bollard's client,
+//! and berth never runs the docker CLI.
+
+mod attach;
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, ImageInspect,
+    NetworkCreateRequest,
+};
+use bollard::query_parameters::{
+    BuildImageOptions, CreateContainerOptions, InspectContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, RemoveImageOptions, RenameContainerOptions,
+    StopContainerOptions, TagImageOptions,
+};
+use futures_util::StreamExt;
+
+use crate::error::{Error, Result};
+
+pub use attach::StdStream;
+pub use bollard::models;
+
+/// What a build needs: the context as a tar, and how to tag and label it.
+pub struct BuildRequest {
+    pub context: Vec<u8>,
+    pub dockerfile: String,
+    pub tag: String,
+    pub labels: HashMap<String, String>,
+    pub build_args: HashMap<String, String>,
+}
+
+pub struct Engine {
+    docker: Docker,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Engine {
+    /// Connects to the engine at `DOCKER_HOST` or the local socket, and
+    /// agrees on an API version with it.
+    pub fn connect() -> Result<Engine> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::fail(format!("Unable to start the engine client: {e}")))?;
+        let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+        let docker = runtime
+            .block_on(docker.negotiate_version())
+            .map_err(unreachable)?;
+        Ok(Engine { docker, runtime })
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    // ----- images -----
+
+    /// Builds an image; `on_output` gets the builder's output as it comes.
+    /// A failing build returns the builder's own error message.
+    pub fn build(
+        &self,
+        request: BuildRequest,
+        on_output: &mut dyn FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
+        let options = BuildImageOptions {
+            dockerfile: request.dockerfile,
+            t: Some(request.tag),
+            rm: true,
+            forcerm: true,
+            labels: Some(request.labels),
+            buildargs: Some(request.build_args),
+            ..Default::default()
+        };
+        self.block_on(async {
+            let body = bollard::body_full(request.context.into());
+            let mut stream = self.docker.build_image(options, None, Some(body));
+            while let Some(item) = stream.next().await {
+                let info = item.map_err(|e| engine_error("Image build failed", e))?;
+                if let Some(detail) = info.error_detail {
+                    let message = detail.message.unwrap_or_else(|| "unknown error".into());
+                    return Err(Error::fail(format!(
+                        "Image build failed: {}",
+                        message.trim_end()
+                    )));
+                }
+                if let Some(text) = info.stream.or(info.status) {
+                    on_output(&text)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    pub fn tag(&self, image: &str, repo: &str, tag: &str) -> Result<()> {
+        let options = TagImageOptions {
+            repo: Some(repo.to_string()),
+            tag: Some(tag.to_string()),
+        };
+        self.block_on(self.docker.tag_image(image, Some(options)))
+            .map_err(|e| engine_error(&format!("Unable to tag {image} as {repo}:{tag}"), e))
+    }
+
+    /// The image, or `None` when the engine does not have it.
+    pub fn image(&self, name: &str) -> Result<Option<ImageInspect>> {
+        match self.block_on(self.docker.inspect_image(name)) {
+            Ok(image) => Ok(Some(image)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(engine_error(&format!("Unable to inspect image {name}"), e)),
+        }
+    }
+
+    pub fn remove_image(&self, name: &str) -> Result<()> {
+        let options = RemoveImageOptions {
+            force: true,
+            ..Default::default()
+        };
+        match self.block_on(self.docker.remove_image(name, Some(options), None)) {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(engine_error(&format!("Unable to remove image {name}"), e)),
+        }
+    }
+
+    /// Names (`repo:tag`) of the images whose repository is `repo`.
+    pub fn image_tags(&self, repo: &str) -> Result<Vec<String>> {
+        let filters = HashMap::from([("reference".to_string(), vec![format!("{repo}:*")])]);
+        let options = bollard::query_parameters::ListImagesOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let images = self
+            .block_on(self.docker.list_images(Some(options)))
+            .map_err(|e| engine_error("Unable to list images", e))?;
+        Ok(images.into_iter().flat_map(|i| i.repo_tags).collect())
+    }
+
+    // ----- networks -----
+
+    /// Creates the bridge network `name` unless it exists.
+    pub fn ensure_network(&self, name: &str) -> Result<()> {
+        if self
+            .block_on(self.docker.inspect_network(name, None))
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([(
+                "com.dokku.network".into(),
+                "berth".into(),
+            )])),
+            ..Default::default()
+        };
+        match self.block_on(self.docker.create_network(request)) {
+            Ok(_) => Ok(()),
+            // Another deploy created it first.
+            Err(e) if is_conflict(&e) => Ok(()),
+            Err(e) => Err(engine_error(&format!("Unable to create network {name}"), e)),
+        }
+    }
+
+    // ----- containers -----
+
+    pub fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
+        let options = CreateContainerOptions {
+            name: Some(name.to_string()),
+            ..Default::default()
+        };
+        self.block_on(self.docker.create_container(Some(options), body))
+            .map(|r| r.id)
+            .map_err(|e| engine_error(&format!("Unable to create container {name}"), e))
+    }
+
+    pub fn start_container(&self, id: &str) -> Result<()> {
+        self.block_on(self.docker.start_container(id, None))
+            .map_err(|e| engine_error(&format!("Unable to start container {}", short(id)), e))
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `timeout` seconds).
+    /// A missing container counts as stopped.
+    pub fn stop_container(&self, id: &str, timeout: i32) -> Result<()> {
+        let options = StopContainerOptions {
+            t: Some(timeout),
+            ..Default::default()
+        };
+        match self.block_on(self.docker.stop_container(id, Some(options))) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) || is_not_modified(&e) => Ok(()),
+            Err(e) => Err(engine_error(
+                &format!("Unable to stop container {}", short(id)),
+                e,
+            )),
+        }
+    }
+
+    /// Removes a container, running or not. A missing one counts as removed.
+    pub fn remove_container(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        match self.block_on(self.docker.remove_container(id, Some(options))) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // Already being removed (e.g. --rm): the engine finishes it.
+            Err(e) if is_conflict(&e) => Ok(()),
+            Err(e) => Err(engine_error(
+                &format!("Unable to remove container {}", short(id)),
+                e,
+            )),
+        }
+    }
+
+    pub fn rename_container(&self, id: &str, name: &str) -> Result<()> {
+        let options = RenameContainerOptions {
+            name: name.to_string(),
+        };
+        self.block_on(self.docker.rename_container(id, options))
+            .map_err(|e| {
+                engine_error(
+                    &format!("Unable to rename container {} to {name}", short(id)),
+                    e,
+                )
+            })
+    }
+
+    /// The container, or `None` when it does not exist.
+    pub fn inspect_container(&self, id: &str) -> Result<Option<ContainerInspectResponse>> {
+        match self.block_on(
+            self.docker
+                .inspect_container(id, None::<InspectContainerOptions>),
+        ) {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(engine_error(
+                &format!("Unable to inspect container {}", short(id)),
+                e,
+            )),
+        }
+    }
+
+    /// Containers (running or not) carrying every `key=value` label given.
+    pub fn containers(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerSummary>> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        )]);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        self.block_on(self.docker.list_containers(Some(options)))
+            .map_err(|e| engine_error("Unable to list containers", e))
+    }
+
+    /// Streams a container's logs to `on_chunk` (stdout and stderr apart).
+    pub fn logs(
+        &self,
+        id: &str,
+        tail: Option<u64>,
+        follow: bool,
+        timestamps: bool,
+        on_chunk: &mut dyn FnMut(StdStream, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let options = LogsOptions {
+            follow,
+            stdout: true,
+            stderr: true,
+            timestamps,
+            tail: tail.map_or_else(|| "all".to_string(), |n| n.to_string()),
+            ..Default::default()
+        };
+        self.block_on(async {
+            let mut stream = self.docker.logs(id, Some(options));
+            while let Some(item) = stream.next().await {
+                let output = item.map_err(|e| engine_error("Unable to read logs", e))?;
+                let (which, bytes) = attach::split_output(output);
+                on_chunk(which, &bytes)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Waits for a container to exit; returns its exit code.
+    pub fn wait_container(&self, id: &str) -> Result<i64> {
+        self.block_on(async {
+            let mut stream = self.docker.wait_container(id, None);
+            match stream.next().await {
+                Some(Ok(response)) => Ok(response.status_code),
+                // bollard reports a non-zero exit as an error carrying the code.
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                    Ok(code)
+                }
+                Some(Err(e)) => Err(engine_error("Unable to wait for container", e)),
+                None => Ok(0),
+            }
+        })
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+fn status_code(e: &bollard::errors::Error) -> Option<u16> {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    status_code(e) == Some(404)
+}
+
+fn is_conflict(e: &bollard::errors::Error) -> bool {
+    status_code(e) == Some(409)
+}
+
+fn is_not_modified(e: &bollard::errors::Error) -> bool {
+    status_code(e) == Some(304)
+}
+
+fn unreachable(e: bollard::errors::Error) -> Error {
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    Error::fail(format!(
+        "Unable to reach the Docker engine at {host}: {e} (is dockerd running, and is its socket mounted?)"
+    ))
+}
+
+/// An engine failure as the user should read it: what berth tried, and the
+/// engine's own words (which name the cause: no space left, no such image…).
+fn engine_error(action: &str, e: bollard::errors::Error) -> Error {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            Error::fail(format!("{action}: {message}"))
+        }
+        e @ (bollard::errors::Error::HyperResponseError { .. }
+        | bollard::errors::Error::IOError { .. }) => unreachable(e),
+        other => Error::fail(format!("{action}: {other}")),
+    }
+}

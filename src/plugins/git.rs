@@ -1,0 +1,288 @@
+//! Dokku's `git` plugin: each app's bare repository, `git push` (through
+//! `git-receive-pack`), the pre-receive hook that deploys the deploy branch,
+//! and `git:*`.
+//!
+//! Properties: `config/git/<app|--global>/{deploy-branch,rev-env-var,keep-git-dir,source-image}`.
+
+use std::io::BufRead;
+use std::os::unix::process::CommandExt;
+use std::process::Command as Process;
+
+use crate::app_name::{AppName, NO_NAME};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::plugins::{Command, Plugin};
+use crate::property_set::{self, Property, Reach};
+use crate::repo::AppRepo;
+use crate::report::{self, ReportSpec, Rows};
+use crate::store::Scope;
+
+pub static PLUGIN: Plugin = Plugin {
+    name: "git",
+    description: "Manage app deploys via git",
+    default_command: None,
+    commands: &[
+        Command {
+            name: "git:initialize",
+            usage: "<app>",
+            description: "Initialize a git repository for an app",
+            run: initialize,
+        },
+        Command {
+            name: "git:report",
+            usage: "[<app>] [<flag>]",
+            description: "Displays a git report for one or more apps",
+            run: report,
+        },
+        Command {
+            name: "git:set",
+            usage: "[--global|<app>] <key> (<value>)",
+            description: "Set or clear a git property for an app",
+            run: set,
+        },
+    ],
+    triggers: &[("post-create", trigger_post_create)],
+};
+
+/// Commands git and the hook run; not listed in help, as in Dokku.
+pub static INTERNAL: &[Command] = &[
+    Command {
+        name: "git-hook",
+        usage: "<app>",
+        description: "Deploy pushed refs (run by the pre-receive hook)",
+        run: hook,
+    },
+    Command {
+        name: "git-receive-pack",
+        usage: "'<app>'",
+        description: "Receive a push",
+        run: receive_pack,
+    },
+    Command {
+        name: "git-upload-pack",
+        usage: "'<app>'",
+        description: "Serve a fetch",
+        run: upload_pack,
+    },
+];
+
+const PROPERTIES: &[Property] = &[
+    Property {
+        name: "deploy-branch",
+        reach: Reach::AppAndGlobal,
+        validate: Some(validate_branch),
+    },
+    Property {
+        name: "keep-git-dir",
+        reach: Reach::AppAndGlobal,
+        validate: None,
+    },
+    Property {
+        name: "rev-env-var",
+        reach: Reach::AppAndGlobal,
+        validate: None,
+    },
+    Property {
+        name: "source-image",
+        reach: Reach::AppOnly,
+        validate: None,
+    },
+];
+
+const DEFAULT_BRANCH: &str = "master";
+
+fn validate_branch(branch: &str) -> Result<()> {
+    let ok = !branch.starts_with('-')
+        && !branch.contains("..")
+        && branch
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::fail(format!("Invalid branch name: {branch}")))
+    }
+}
+
+fn trigger_post_create(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    AppRepo::init(&ctx.store.app_dir(&app))?;
+    Ok(String::new())
+}
+
+fn initialize(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    AppRepo::init(&ctx.store.app_dir(&app))?;
+    ctx.out
+        .info1(format!("Initializing git repository for {app}"))
+}
+
+/// The app a git path names: `demo`, `'demo'`, `/demo`, `demo.git`.
+pub fn app_from_git_path(path: &str) -> Result<AppName> {
+    let name = path.trim_matches('\'').trim_start_matches('/');
+    let name = name.strip_suffix(".git").unwrap_or(name);
+    if name.is_empty() {
+        return Err(Error::fail(NO_NAME));
+    }
+    AppName::lookup(name)
+}
+
+/// `git-receive-pack '<app>'`: creates the app when missing, then becomes
+/// the real `git receive-pack` on its repository.
+fn receive_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
+    serve_git(ctx, args, "receive-pack")
+}
+
+fn upload_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
+    serve_git(ctx, args, "upload-pack")
+}
+
+fn serve_git(ctx: &Context, args: Vec<String>, service: &str) -> Result<()> {
+    let app = app_from_git_path(args.first().ok_or_else(|| Error::fail(NO_NAME))?)?;
+    ctx.fire("app-maybe-create", &[app.as_str()])?;
+    let dir = ctx.store.app_dir(&app);
+    AppRepo::init(&dir)?;
+    // exec: git owns stdin/stdout from here (they carry the pack protocol).
+    let err = Process::new("git").arg(service).arg(&dir).exec();
+    Err(Error::fail(format!("Unable to run git {service}: {err}")))
+}
+
+/// The deploy branch: the app's, else the global one, else `master`.
+/// `None` when neither is set (the first push then records its branch).
+fn configured_branch(ctx: &Context, app: &AppName) -> Result<Option<String>> {
+    Ok(
+        match ctx
+            .store
+            .property("git", &Scope::App(app.clone()), "deploy-branch")?
+        {
+            Some(branch) => Some(branch),
+            None => ctx.store.property("git", &Scope::Global, "deploy-branch")?,
+        },
+    )
+}
+
+/// `git-hook <app>`: reads `old new ref` lines from the pre-receive hook's
+/// stdin and deploys the deploy branch. A failed deploy exits non-zero, so
+/// git rejects the push and the ref stays where it was.
+fn hook(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let stdin = std::io::stdin();
+    let lines: Vec<String> = stdin
+        .lock()
+        .lines()
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::fail(format!("Unable to read pushed refs: {e}")))?;
+    for line in lines {
+        let mut words = line.split_whitespace();
+        let (Some(_old), Some(new), Some(refname)) = (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        if new.bytes().all(|b| b == b'0') {
+            continue; // a deleted ref deploys nothing
+        }
+        let Some(branch) = refname
+            .strip_prefix("refs/heads/")
+            .or_else(|| refname.strip_prefix("refs/tags/"))
+        else {
+            continue;
+        };
+        match configured_branch(ctx, &app)? {
+            None => {
+                if branch != DEFAULT_BRANCH {
+                    ctx.out.info1(format!("Set {branch} as deploy-branch"))?;
+                }
+                ctx.store
+                    .set_property("git", &Scope::App(app.clone()), "deploy-branch", branch)?;
+            }
+            Some(deploy) if deploy == branch => {}
+            Some(deploy) => {
+                ctx.out.info1(format!(
+                    "WARNING: deploy did not complete, you must push to {deploy}."
+                ))?;
+                continue;
+            }
+        }
+        ctx.fire("receive-app", &[app.as_str(), new])?;
+    }
+    Ok(())
+}
+
+fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
+    property_set::run(ctx, "git", PROPERTIES, args)
+}
+
+fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let spec = ReportSpec {
+        command: "git:report",
+        title: "git",
+        legacy_keys: false,
+    };
+    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+}
+
+fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
+    let scope = Scope::App(app.clone());
+    let get = |scope: &Scope, key: &str| -> Result<String> {
+        Ok(ctx.store.property("git", scope, key)?.unwrap_or_default())
+    };
+    let computed = |key: &str, default: &str| -> Result<String> {
+        let app_value = get(&scope, key)?;
+        if !app_value.is_empty() {
+            return Ok(app_value);
+        }
+        let global = get(&Scope::Global, key)?;
+        Ok(if global.is_empty() {
+            default.to_string()
+        } else {
+            global
+        })
+    };
+    let dir = ctx.store.app_dir(app);
+    let (sha, updated) = match AppRepo::open(&dir) {
+        Ok(repo) => {
+            let branch = computed("deploy-branch", DEFAULT_BRANCH)?;
+            let sha = repo
+                .commit_id(&format!("refs/heads/{branch}"))
+                .map(|id| id.to_string())
+                .unwrap_or_default();
+            let updated = std::fs::metadata(dir.join("refs/heads").join(&branch))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs().to_string())
+                .unwrap_or_default();
+            (sha, updated)
+        }
+        Err(_) => (String::new(), String::new()),
+    };
+    let mut rows = Vec::new();
+    for (key, default) in [
+        ("deploy-branch", DEFAULT_BRANCH),
+        ("keep-git-dir", "false"),
+        ("rev-env-var", "GIT_REV"),
+    ] {
+        rows.push((format!("--git-{key}"), get(&scope, key)?));
+        rows.push((format!("--git-global-{key}"), get(&Scope::Global, key)?));
+        rows.push((format!("--git-computed-{key}"), computed(key, default)?));
+    }
+    rows.push(("--git-source-image".into(), get(&scope, "source-image")?));
+    rows.push(("--git-sha".into(), sha));
+    rows.push(("--git-last-updated-at".into(), updated));
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_from_every_git_path_form() {
+        for path in ["demo", "'demo'", "/demo", "demo.git", "'/demo.git'"] {
+            assert_eq!(app_from_git_path(path).unwrap().as_str(), "demo", "{path}");
+        }
+        assert!(app_from_git_path("../etc").is_err());
+        assert!(app_from_git_path("''").is_err());
+        assert!(app_from_git_path("a/b").is_err());
+    }
+}

@@ -1,0 +1,439 @@
+//! Dokku's `ps` plugin: an app's processes — scale, start, stop, restart,
+//! rebuild, restore — and their report.
+//!
+//! It decides *what* should run (the scale in `config/ps/<app>/scale`, the
+//! properties) and asks the scheduler through triggers (`deploy`,
+//! `scheduler-stop`, `receive-app`) to make it so.
+
+use crate::app_name::AppName;
+use crate::context::Context;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::plugins::scheduler_docker_local::state;
+use crate::plugins::{Command, Plugin};
+use crate::procfile;
+use crate::property_set::{self, Property, Reach};
+use crate::report::{self, ReportSpec, Rows};
+use crate::store::Scope;
+
+pub static PLUGIN: Plugin = Plugin {
+    name: "ps",
+    description: "List processes running in app containers",
+    default_command: None,
+    commands: &[
+        Command {
+            name: "ps:inspect",
+            usage: "<app>",
+            description: "Displays a sanitized version of docker inspect for an app",
+            run: inspect,
+        },
+        Command {
+            name: "ps:rebuild",
+            usage: "[--all|<app>]",
+            description: "Rebuilds an app from source",
+            run: rebuild,
+        },
+        Command {
+            name: "ps:report",
+            usage: "[<app>] [<flag>]",
+            description: "Displays a process report for one or more apps",
+            run: report,
+        },
+        Command {
+            name: "ps:restart",
+            usage: "[--all|<app>] [<process-name>]",
+            description: "Restart an app",
+            run: restart,
+        },
+        Command {
+            name: "ps:restore",
+            usage: "[<app>]",
+            description: "Start previously running apps e.g. after reboot",
+            run: restore,
+        },
+        Command {
+            name: "ps:scale",
+            usage: "[--skip-deploy] <app> <proc>=<count> [<proc>=<count>...]",
+            description: "Get/Set how many instances of a given process to run",
+            run: scale,
+        },
+        Command {
+            name: "ps:set",
+            usage: "[--global|<app>] <key> <value>",
+            description: "Set or clear a ps property for an app",
+            run: set,
+        },
+        Command {
+            name: "ps:start",
+            usage: "[--all|<app>]",
+            description: "Start an app",
+            run: start,
+        },
+        Command {
+            name: "ps:stop",
+            usage: "[--all|<app>]",
+            description: "Stop an app",
+            run: stop,
+        },
+    ],
+    triggers: &[("post-create", trigger_post_create)],
+};
+
+const PROPERTIES: &[Property] = &[
+    Property {
+        name: "procfile-path",
+        reach: Reach::AppAndGlobal,
+        validate: None,
+    },
+    Property {
+        name: "restart-policy",
+        reach: Reach::AppAndGlobal,
+        validate: Some(validate_restart_policy),
+    },
+    Property {
+        name: "restore",
+        reach: Reach::AppOnly,
+        validate: Some(validate_bool),
+    },
+    Property {
+        name: "skip-deploy",
+        reach: Reach::AppAndGlobal,
+        validate: Some(validate_bool),
+    },
+    Property {
+        name: "stop-timeout-seconds",
+        reach: Reach::AppAndGlobal,
+        validate: Some(validate_seconds),
+    },
+];
+
+fn validate_restart_policy(value: &str) -> Result<()> {
+    let ok = match value.split_once(':') {
+        Some(("on-failure", n)) => n.parse::<u32>().is_ok(),
+        Some(_) => false,
+        None => matches!(value, "no" | "always" | "unless-stopped" | "on-failure"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::fail("Invalid restart-policy specified"))
+    }
+}
+
+fn validate_bool(value: &str) -> Result<()> {
+    match value {
+        "true" | "false" => Ok(()),
+        _ => Err(Error::fail(format!(
+            "Invalid value specified: {value} (valid: true, false)"
+        ))),
+    }
+}
+
+fn validate_seconds(value: &str) -> Result<()> {
+    value.parse::<u32>().map(drop).map_err(|_| {
+        Error::fail(format!(
+            "Invalid value specified: {value} (a whole number of seconds)"
+        ))
+    })
+}
+
+fn trigger_post_create(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    state::write_scale(&ctx.store, &app, &[("web".into(), 1)])?;
+    Ok(String::new())
+}
+
+/// `[--all|<app>]`: the apps a bulk command acts on.
+fn targets(ctx: &Context, args: &[String]) -> Result<Vec<AppName>> {
+    if args.iter().any(|a| a == "--all") {
+        return ctx.store.apps();
+    }
+    Ok(vec![ctx.existing_app(args.first().map(String::as_str))?])
+}
+
+/// Runs `action` on a deployed app; an undeployed one only warns.
+fn on_deployed(ctx: &Context, app: &AppName, action: impl FnOnce() -> Result<()>) -> Result<()> {
+    if state::is_deployed(&ctx.store, app)? {
+        action()
+    } else {
+        ctx.out.warn(format!("App {app} has not been deployed"))
+    }
+}
+
+fn stop(ctx: &Context, args: Vec<String>) -> Result<()> {
+    for app in targets(ctx, &args)? {
+        on_deployed(ctx, &app, || {
+            ctx.out.info1(format!("Stopping {app}"))?;
+            ctx.fire("scheduler-stop", &[app.as_str()])?;
+            ctx.fire("post-stop", &[app.as_str()]).map(drop)
+        })?;
+    }
+    Ok(())
+}
+
+fn start(ctx: &Context, args: Vec<String>) -> Result<()> {
+    for app in targets(ctx, &args)? {
+        on_deployed(ctx, &app, || {
+            if running(&app)? == "true" {
+                return ctx.out.warn(format!("App {app} already running"));
+            }
+            ctx.out.info1(format!("Starting {app}"))?;
+            ctx.fire("deploy", &[app.as_str()]).map(drop)
+        })?;
+    }
+    Ok(())
+}
+
+fn restart(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let all = args.iter().any(|a| a == "--all");
+    let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    if all && !positional.is_empty() {
+        return Err(Error::fail(
+            "Unable to restart all apps when specifying a process name",
+        ));
+    }
+    for app in targets(ctx, &args)? {
+        on_deployed(ctx, &app, || {
+            ctx.out.info1(format!("Restarting app {app}"))?;
+            ctx.fire("deploy", &[app.as_str()]).map(drop)
+        })?;
+    }
+    Ok(())
+}
+
+fn rebuild(ctx: &Context, args: Vec<String>) -> Result<()> {
+    for app in targets(ctx, &args)? {
+        ctx.fire("receive-app", &[app.as_str()])?;
+    }
+    Ok(())
+}
+
+/// `ps:restore [<app>]`: starts every app that should run and does not
+/// (after a reboot, or a new platform container). Apps with
+/// `restore=false` are skipped.
+fn restore(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let apps = match args.first() {
+        Some(name) => vec![ctx.existing_app(Some(name))?],
+        None => {
+            ctx.out
+                .warn("Restore specified without app, assuming --all")?;
+            ctx.store.apps()?
+        }
+    };
+    let mut failed = Vec::new();
+    for app in apps {
+        if ctx
+            .store
+            .property("ps", &Scope::App(app.clone()), "restore")?
+            .as_deref()
+            == Some("false")
+        {
+            ctx.out.warn(format!(
+                "Skipping ps:restore for {app} as restore property is false"
+            ))?;
+            continue;
+        }
+        if !state::is_deployed(&ctx.store, &app)? || running(&app)? == "true" {
+            continue;
+        }
+        ctx.out.info1(format!("Restoring {app}"))?;
+        // One app that cannot start must not keep the others down.
+        if let Err(e) = ctx.fire("deploy", &[app.as_str()]) {
+            ctx.out.warn(format!("Unable to restore {app}: {e}"))?;
+            failed.push(app.to_string());
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::fail(format!(
+            "Unable to restore: {}",
+            failed.join(", ")
+        )))
+    }
+}
+
+fn scale(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let skip_deploy = args.iter().any(|a| a == "--skip-deploy");
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json");
+    let mut words = args.iter().filter(|a| !a.starts_with("--") && *a != "json");
+    let app = ctx.existing_app(words.next().map(String::as_str))?;
+    let tuples: Vec<&String> = words.collect();
+    let current = state::scale(&ctx.store, &app)?;
+    if tuples.is_empty() {
+        if json {
+            let list: Vec<_> = current
+                .iter()
+                .map(|(kind, n)| serde_json::json!({"process_type": kind, "quantity": n}))
+                .collect();
+            return ctx
+                .out
+                .line(serde_json::to_string(&list).expect("json values serialise"));
+        }
+        ctx.out.info1(format!("Scaling for {app}"))?;
+        ctx.out.line("proctype: qty")?;
+        ctx.out.line("--------: ---")?;
+        for (kind, count) in &current {
+            ctx.out.line(format!("{:<5} {count}", format!("{kind}:")))?;
+        }
+        return Ok(());
+    }
+    let mut updated = current.clone();
+    let mut shown = Vec::new();
+    for tuple in tuples {
+        let (kind, count) = tuple
+            .split_once('=')
+            .ok_or_else(|| Error::fail(format!("Missing count for process type {tuple}")))?;
+        if !procfile::is_valid_type(kind) {
+            return Err(Error::fail(format!(
+                "{kind} is not a valid process name to scale up"
+            )));
+        }
+        let count: u32 = count
+            .parse()
+            .map_err(|_| Error::fail(format!("Invalid count for process type {kind}")))?;
+        match updated.iter_mut().find(|(k, _)| k == kind) {
+            Some(entry) => entry.1 = count,
+            None => updated.push((kind.to_string(), count)),
+        }
+        shown.push(format!("{kind}={count}"));
+    }
+    ctx.out
+        .info1(format!("Scaling {app} processes: {}", shown.join(" ")))?;
+    state::write_scale(&ctx.store, &app, &updated)?;
+    if !skip_deploy && state::is_deployed(&ctx.store, &app)? {
+        ctx.fire("deploy", &[app.as_str()])?;
+    }
+    Ok(())
+}
+
+fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
+    property_set::run(ctx, "ps", PROPERTIES, args)
+}
+
+fn inspect(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let engine = Engine::connect()?;
+    let mut all = Vec::new();
+    for dyno in state::dynos(&ctx.store, &app)? {
+        let Some(id) = state::container_id(&ctx.store, &app, &dyno) else {
+            continue;
+        };
+        if let Some(mut info) = engine.inspect_container(&id)? {
+            // Sanitised as Dokku does: config values are secrets.
+            if let Some(config) = info.config.as_mut() {
+                config.env = config.env.take().map(|env| {
+                    env.into_iter()
+                        .map(|kv| {
+                            kv.split_once('=')
+                                .map_or(kv.clone(), |(k, _)| format!("{k}="))
+                        })
+                        .collect()
+                });
+            }
+            all.push(info);
+        }
+    }
+    let text = serde_json::to_string_pretty(&all)
+        .map_err(|e| Error::fail(format!("Unable to render inspect output: {e}")))?;
+    ctx.out.line(text)
+}
+
+/// `true`, `false` or `mixed`: whether the app's recorded containers run.
+fn running(app: &AppName) -> Result<String> {
+    let engine = Engine::connect()?;
+    let states: Vec<bool> = engine
+        .containers(&[
+            ("com.dokku.app-name", app.as_str()),
+            ("com.dokku.container-type", "deploy"),
+        ])?
+        .iter()
+        .map(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
+        .collect();
+    Ok(summary(&states).to_string())
+}
+
+/// Dokku's `--running`: all (`true`), some (`mixed`) or none (`false`).
+fn summary(running: &[bool]) -> &'static str {
+    if !running.is_empty() && running.iter().all(|r| *r) {
+        "true"
+    } else if running.iter().any(|r| *r) {
+        "mixed"
+    } else {
+        "false"
+    }
+}
+
+fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let spec = ReportSpec {
+        command: "ps:report",
+        title: "ps",
+        legacy_keys: true,
+    };
+    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+}
+
+fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
+    let scope = Scope::App(app.clone());
+    let prop = |scope: &Scope, key: &str| -> Result<String> {
+        Ok(ctx.store.property("ps", scope, key)?.unwrap_or_default())
+    };
+    let deployed = state::is_deployed(&ctx.store, app)?;
+    let mut rows: Rows = vec![
+        ("--deployed".into(), deployed.to_string()),
+        (
+            "--processes".into(),
+            state::dynos(&ctx.store, app)?.len().to_string(),
+        ),
+        ("--ps-can-scale".into(), "true".into()),
+        ("--restore".into(), {
+            let v = prop(&scope, "restore")?;
+            if v.is_empty() { "true".into() } else { v }
+        }),
+    ];
+    for (key, default) in [
+        ("restart-policy", "on-failure:10"),
+        ("procfile-path", "Procfile"),
+        ("skip-deploy", "false"),
+        ("stop-timeout-seconds", "30"),
+    ] {
+        let app_value = prop(&scope, key)?;
+        let global = prop(&Scope::Global, key)?;
+        let computed = [&app_value, &global]
+            .into_iter()
+            .find(|v| !v.is_empty())
+            .cloned()
+            .unwrap_or_else(|| default.to_string());
+        rows.push((format!("--ps-{key}"), app_value));
+        rows.push((format!("--ps-global-{key}"), global));
+        rows.push((format!("--ps-computed-{key}"), computed));
+    }
+    if deployed {
+        let engine = Engine::connect()?;
+        let mut states = Vec::new();
+        for dyno in state::dynos(&ctx.store, app)? {
+            let status = match state::container_id(&ctx.store, app, &dyno) {
+                Some(id) => match engine.inspect_container(&id)? {
+                    Some(info) => {
+                        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+                        states.push(running);
+                        let word = info
+                            .state
+                            .and_then(|s| s.status)
+                            .map_or("unknown".to_string(), |s| s.to_string());
+                        format!("{word} (CID: {})", id.get(..11).unwrap_or(&id))
+                    }
+                    None => "missing".into(),
+                },
+                None => "missing".into(),
+            };
+            rows.push((format!("--status-{}", dyno.name()), status));
+        }
+        rows.push(("--running".into(), summary(&states).into()));
+    } else {
+        rows.push(("--running".into(), "false".into()));
+    }
+    Ok(rows)
+}

@@ -1,0 +1,264 @@
+//! Apps' bare git repositories, read with git2: no checkout, no `git`
+//! subprocess for reading.
+//!
+//! The pre-receive hook is a symlink to the berth binary itself, so a push
+//! runs berth with argv only: no hook script, no shell.
+
+use std::path::Path;
+
+use git2::{ObjectType, Oid, Repository, RepositoryInitOptions, TreeWalkMode, TreeWalkResult};
+
+use crate::error::{Error, IoContext, Result};
+
+pub struct AppRepo {
+    repo: Repository,
+}
+
+impl AppRepo {
+    /// Makes `dir` a bare repository (when it is not one yet) and points its
+    /// pre-receive hook at the running berth binary.
+    pub fn init(dir: &Path) -> Result<()> {
+        if !dir.join("HEAD").exists() {
+            let mut options = RepositoryInitOptions::new();
+            options.bare(true).no_reinit(false).initial_head("master");
+            Repository::init_opts(dir, &options)
+                .map_err(|e| git_error("Unable to initialise", dir, e))?;
+        }
+        install_hook(dir)
+    }
+
+    pub fn open(dir: &Path) -> Result<AppRepo> {
+        // Inside a pre-receive hook the pushed objects are still quarantined;
+        // git tells where through the environment.
+        let repo = if std::env::var_os("GIT_QUARANTINE_PATH").is_some() {
+            Repository::open_from_env()
+        } else {
+            Repository::open_bare(dir)
+        };
+        repo.map(|repo| AppRepo { repo })
+            .map_err(|e| git_error("Unable to open repository", dir, e))
+    }
+
+    /// The commit a revision (sha, branch, tag) names.
+    pub fn commit_id(&self, rev: &str) -> Result<Oid> {
+        self.repo
+            .revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .map(|c| c.id())
+            .map_err(|e| Error::fail(format!("Unable to find revision {rev}: {}", e.message())))
+    }
+
+    /// The contents of the file at `path` in `commit`, if it is a file there.
+    pub fn file(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>> {
+        let tree = self.tree(commit)?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::fail(format!(
+                    "Unable to read {path}: {}",
+                    e.message()
+                )));
+            }
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(|e| Error::fail(format!("Unable to read {path}: {}", e.message())))?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    fn tree(&self, commit: Oid) -> Result<git2::Tree<'_>> {
+        self.repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(|e| Error::fail(format!("Unable to read commit {commit}: {}", e.message())))
+    }
+
+    /// The commit's tree as a tar archive: files with their modes, symlinks
+    /// as symlinks, submodules left out. Entries carry the commit's time, so
+    /// the same commit gives the same archive (and the builder's cache hits).
+    pub fn tree_tar(&self, commit: Oid) -> Result<Vec<u8>> {
+        let tree = self.tree(commit)?;
+        let time = self
+            .repo
+            .find_commit(commit)
+            .map(|c| c.time().seconds().max(0) as u64)
+            .unwrap_or_default();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut failure = None;
+        tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
+            let Ok(name) = entry.name() else {
+                return TreeWalkResult::Skip;
+            };
+            let path = format!("{parent}{name}");
+            let result = match entry.kind() {
+                Some(ObjectType::Tree) => append_dir(&mut tar, &path, time),
+                Some(ObjectType::Blob) => self.append_blob(&mut tar, &path, entry, time),
+                // Submodules (commits) are not part of the context.
+                _ => Ok(()),
+            };
+            match result {
+                Ok(()) => TreeWalkResult::Ok,
+                Err(e) => {
+                    failure = Some(e);
+                    TreeWalkResult::Abort
+                }
+            }
+        })
+        .map_err(|e| match failure.take() {
+            Some(f) => f,
+            None => Error::fail(format!(
+                "Unable to read the tree of {commit}: {}",
+                e.message()
+            )),
+        })?;
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        tar.into_inner()
+            .map_err(|e| Error::fail(format!("Unable to write the build context: {e}")))
+    }
+
+    fn append_blob(
+        &self,
+        tar: &mut tar::Builder<Vec<u8>>,
+        path: &str,
+        entry: &git2::TreeEntry<'_>,
+        time: u64,
+    ) -> Result<()> {
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(|e| Error::fail(format!("Unable to read {path}: {}", e.message())))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(time);
+        header.set_uid(0);
+        header.set_gid(0);
+        let written = match entry.filemode() {
+            0o120000 => {
+                let target = String::from_utf8_lossy(blob.content()).into_owned();
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                header.set_mode(0o777);
+                tar.append_link(&mut header, path, target)
+            }
+            mode => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(blob.content().len() as u64);
+                header.set_mode(if mode == 0o100755 { 0o755 } else { 0o644 });
+                tar.append_data(&mut header, path, blob.content())
+            }
+        };
+        written.map_err(|e| Error::fail(format!("Unable to add {path} to the build context: {e}")))
+    }
+}
+
+fn append_dir(tar: &mut tar::Builder<Vec<u8>>, path: &str, time: u64) -> Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(0o755);
+    header.set_mtime(time);
+    header.set_size(0);
+    tar.append_data(&mut header, format!("{path}/"), std::io::empty())
+        .map_err(|e| Error::fail(format!("Unable to add {path} to the build context: {e}")))
+}
+
+/// Points `hooks/pre-receive` at the running binary (replacing Dokku's bash
+/// hook, or a link to an older binary).
+fn install_hook(dir: &Path) -> Result<()> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::fail(format!("Unable to find the berth binary: {e}")))?;
+    let hooks = dir.join("hooks");
+    crate::store::atomic::create_dir_all(&hooks)?;
+    let hook = hooks.join("pre-receive");
+    if std::fs::read_link(&hook).is_ok_and(|target| target == exe) {
+        return Ok(());
+    }
+    let tmp = hooks.join(format!(".pre-receive.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&exe, &tmp).at("Unable to write hook", &tmp)?;
+    std::fs::rename(&tmp, &hook).at("Unable to write hook", &hook)
+}
+
+fn git_error(action: &str, path: &Path, e: git2::Error) -> Error {
+    Error::fail(format!("{action} {}: {}", path.display(), e.message()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[test]
+    fn tar_export_keeps_modes_and_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path();
+        git(work, &["init", "-q"]);
+        std::fs::create_dir_all(work.join("sub/deeper")).unwrap();
+        std::fs::write(work.join("Dockerfile"), "FROM x\n").unwrap();
+        std::fs::write(work.join("run.sh"), "#!/bin/sh\n").unwrap();
+        let long = "n".repeat(120);
+        std::fs::write(work.join("sub/deeper").join(&long), "long").unwrap();
+        std::os::unix::fs::symlink("../Dockerfile", work.join("sub/link")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(work.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        git(work, &["add", "-A"]);
+        git(work, &["commit", "-qm", "c"]);
+
+        let repo = AppRepo {
+            repo: Repository::open(work).unwrap(),
+        };
+        let commit = repo.commit_id("HEAD").unwrap();
+        assert_eq!(
+            repo.file(commit, "Dockerfile").unwrap().unwrap(),
+            b"FROM x\n"
+        );
+        assert_eq!(repo.file(commit, "missing").unwrap(), None);
+        assert_eq!(repo.file(commit, "sub").unwrap(), None);
+
+        let bytes = repo.tree_tar(commit).unwrap();
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            let header = entry.header();
+            let kind = header.entry_type();
+            let mode = header.mode().unwrap();
+            let link = entry.link_name().unwrap().map(|l| l.display().to_string());
+            seen.push((path, kind, mode, link));
+        }
+        let find = |p: &str| {
+            seen.iter()
+                .find(|(path, ..)| path.trim_end_matches('/') == p)
+                .unwrap_or_else(|| panic!("{p} in {seen:?}"))
+        };
+        assert_eq!(find("run.sh").2, 0o755);
+        assert_eq!(find("Dockerfile").2, 0o644);
+        assert!(find("sub").1.is_dir());
+        let link = find("sub/link");
+        assert!(link.1.is_symlink());
+        assert_eq!(link.3.as_deref(), Some("../Dockerfile"));
+        find(&format!("sub/deeper/{long}"));
+        // The same commit always gives the same bytes.
+        assert_eq!(repo.tree_tar(commit).unwrap(), bytes);
+    }
+}
