@@ -72,6 +72,27 @@ impl Berth {
     }
 }
 
+/// Deployed apps leave containers and images in the shared engine: destroy
+/// whatever this test deployed.
+impl Drop for Berth {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.dokku_root()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let deployed = std::fs::read_dir(entry.path()).is_ok_and(|files| {
+                files
+                    .flatten()
+                    .any(|f| f.file_name().to_string_lossy().starts_with("CONTAINER."))
+            });
+            if deployed {
+                let app = entry.file_name().to_string_lossy().into_owned();
+                let _ = self.cmd(["--force", "apps:destroy", &app]).run();
+            }
+        }
+    }
+}
+
 pub struct Cmd {
     program: PathBuf,
     args: Vec<String>,

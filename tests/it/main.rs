@@ -3,4 +3,6 @@
 mod apps;
 mod cli;
 mod config;
+mod deploy;
 mod harness;
+mod source;

@@ -359,7 +359,10 @@ fn check(ctx: &Context, engine: &Engine, id: &str, dyno: &Dyno, port: u16) -> Re
             .inspect_container(id)?
             .ok_or_else(|| Error::fail("the container disappeared"))?;
         let state = info.state.unwrap_or_default();
-        if state.running != Some(true) {
+        // With a restart policy a crashing container looks "running" again
+        // within moments: a restart during the check is a failure too.
+        let restarted = state.restarting == Some(true) || info.restart_count.unwrap_or(0) > 0;
+        if state.running != Some(true) || restarted {
             return Err(Error::fail(format!(
                 "the container exited with status {}",
                 state.exit_code.unwrap_or_default()

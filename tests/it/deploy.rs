@@ -1,0 +1,249 @@
+//! Pushes deploy real containers on the real engine (scripts/test starts it).
+
+use crate::harness::Berth;
+use crate::source::{Source, dyno_addr, http_get, unique_app};
+
+fn deployed(berth: &Berth, source: &Source) -> String {
+    let app = unique_app("hello");
+    berth.app(&app);
+    source
+        .push_local(berth, &app, "master")
+        .succeeds()
+        .has(&format!("-----> Building {app} from Dockerfile"))
+        .has("=====> Application deployed:");
+    app
+}
+
+#[test]
+fn push_deploys_and_second_push_deploys_new_code() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let app = deployed(&berth, &source);
+    let addr = dyno_addr(&berth, &app, "web.1");
+    assert_eq!(http_get(&addr, "x", "/").unwrap(), (200, "hello\n".into()));
+    let first_rev = berth
+        .cmd(["config:get", &app, "GIT_REV"])
+        .succeeds()
+        .stdout();
+
+    let server = std::fs::read_to_string(source.path().join("server.pl")).unwrap();
+    source
+        .write(
+            "server.pl",
+            &server.replace("// 'hello'", "// 'hello again'"),
+        )
+        .commit("v2");
+    source.push_local(&berth, &app, "master").succeeds();
+    let addr = dyno_addr(&berth, &app, "web.1");
+    assert_eq!(http_get(&addr, "x", "/").unwrap().1, "hello again\n");
+    assert_ne!(
+        berth
+            .cmd(["config:get", &app, "GIT_REV"])
+            .succeeds()
+            .stdout(),
+        first_rev
+    );
+    berth
+        .cmd(["ps:report", &app, "--running"])
+        .succeeds()
+        .stdout_is("true\n");
+}
+
+#[test]
+fn broken_dockerfile_rejects_push_and_keeps_release() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let app = deployed(&berth, &source);
+    let addr = dyno_addr(&berth, &app, "web.1");
+    let head =
+        std::fs::read_to_string(berth.dokku_root().join(&app).join("refs/heads/master")).unwrap();
+
+    source
+        .write(
+            "Dockerfile",
+            "FROM debian:bookworm-slim\nRUN echo build-broke-here && false\n",
+        )
+        .commit("broken");
+    source
+        .push_local(&berth, &app, "master")
+        .fails()
+        .has("build-broke-here")
+        .has("pre-receive hook declined");
+    let after =
+        std::fs::read_to_string(berth.dokku_root().join(&app).join("refs/heads/master")).unwrap();
+    assert_eq!(head, after, "a rejected push leaves the ref");
+    assert_eq!(http_get(&addr, "x", "/").unwrap().1, "hello\n");
+}
+
+#[test]
+fn container_that_exits_fails_the_deploy_with_its_output() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let app = deployed(&berth, &source);
+    let addr = dyno_addr(&berth, &app, "web.1");
+    source
+        .write(
+            "Procfile",
+            "web: perl -e \"print qq(crashing-on-start\\n); exit 3\"\n",
+        )
+        .commit("crash");
+    source
+        .push_local(&berth, &app, "master")
+        .fails()
+        .has("crashing-on-start")
+        .has("Could not start due to 1 failed checks (web.1)");
+    assert_eq!(
+        http_get(&addr, "x", "/").unwrap().1,
+        "hello\n",
+        "old release still serves"
+    );
+}
+
+#[test]
+fn other_branch_is_accepted_without_deploy() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let app = deployed(&berth, &source);
+    source.git(&["checkout", "-q", "-b", "feature"]);
+    source.commit("feature work");
+    source
+        .push_local(&berth, &app, "feature")
+        .succeeds()
+        .has("WARNING: deploy did not complete, you must push to master.");
+}
+
+#[test]
+fn first_push_records_its_branch() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    source.git(&["branch", "-m", "main"]);
+    let app = unique_app("main");
+    berth.app(&app);
+    source
+        .push_local(&berth, &app, "main")
+        .succeeds()
+        .has("-----> Set main as deploy-branch");
+    berth
+        .cmd(["git:report", &app, "--git-deploy-branch"])
+        .succeeds()
+        .stdout_is("main\n");
+}
+
+#[test]
+fn app_without_dockerfile_is_refused_clearly() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    source.git(&["rm", "-q", "Dockerfile"]);
+    source.commit("no dockerfile");
+    let app = unique_app("nodockerfile");
+    berth.app(&app);
+    source
+        .push_local(&berth, &app, "master")
+        .fails()
+        .has("No Dockerfile found");
+}
+
+#[test]
+fn config_change_restarts_with_new_env_unless_no_restart() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let app = deployed(&berth, &source);
+    berth
+        .cmd(["config:set", &app, "MESSAGE=from config"])
+        .succeeds()
+        .stdout_has(&format!("-----> Restarting app {app}"));
+    let addr = dyno_addr(&berth, &app, "web.1");
+    assert_eq!(http_get(&addr, "x", "/").unwrap().1, "from config\n");
+    let done = berth
+        .cmd(["config:set", "--no-restart", &app, "MESSAGE=later"])
+        .succeeds();
+    assert!(!done.stdout().contains("Restarting"));
+    assert_eq!(http_get(&addr, "x", "/").unwrap().1, "from config\n");
+}
+
+#[test]
+fn scale_run_logs_and_destroy() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let app = deployed(&berth, &source);
+    berth
+        .cmd(["ps:scale", &app, "web=2", "worker=1"])
+        .succeeds()
+        .stdout_has(&format!("-----> Scaling {app} processes: web=2 worker=1"));
+    assert_eq!(
+        http_get(&dyno_addr(&berth, &app, "web.2"), "x", "/dyno")
+            .unwrap()
+            .1,
+        "web.2\n"
+    );
+    berth.cmd(["ps:scale", &app]).succeeds().stdout_is(&format!(
+        "-----> Scaling for {app}\nproctype: qty\n--------: ---\nweb:  2\nworker: 1\n"
+    ));
+
+    berth
+        .cmd([
+            "run",
+            &app,
+            "bash",
+            "-c",
+            "echo \"${MESSAGE:-hello}-$DYNO\" | cut -c1-9; read line; echo got:$line; exit 7",
+        ])
+        .stdin("typed\n")
+        .fails(7)
+        .stdout_is("hello-run\ngot:typed\n");
+    let logs = berth.cmd(["logs", &app, "-n", "5"]).succeeds().stdout();
+    assert!(
+        logs.contains(&format!(" {app}[worker.1]: worker up")),
+        "{logs}"
+    );
+    assert!(
+        logs.contains(&format!(" {app}[web.1]: listening on 5000")),
+        "{logs}"
+    );
+    let quiet = berth
+        .cmd(["logs", &app, "-p", "worker", "-q"])
+        .succeeds()
+        .stdout();
+    assert_eq!(quiet, "worker up\n");
+
+    berth
+        .cmd(["ps:scale", &app, "web=1", "worker=0"])
+        .succeeds();
+    assert!(
+        !berth
+            .dokku_root()
+            .join(&app)
+            .join("CONTAINER.web.2")
+            .exists()
+    );
+    berth
+        .cmd(["ps:stop", &app])
+        .succeeds()
+        .stdout_is(&format!("-----> Stopping {app}\n"));
+    berth
+        .cmd(["ps:report", &app, "--running"])
+        .succeeds()
+        .stdout_is("false\n");
+    berth.cmd(["ps:start", &app]).succeeds();
+    berth
+        .cmd(["ps:report", &app, "--running"])
+        .succeeds()
+        .stdout_is("true\n");
+
+    berth.cmd(["--force", "apps:destroy", &app]).succeeds();
+    let engine_has = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.dokku.app-name={app}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(engine_has.stdout.is_empty(), "containers left behind");
+    let images = std::process::Command::new("docker")
+        .args(["images", "-q", &format!("dokku/{app}")])
+        .output()
+        .unwrap();
+    assert!(images.stdout.is_empty(), "images left behind");
+}
