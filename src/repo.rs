@@ -157,6 +157,98 @@ impl AppRepo {
     }
 }
 
+/// A file of a commit made by berth (`git:from-image`, `git:from-archive`).
+pub enum NewFile<'a> {
+    File { data: &'a [u8], executable: bool },
+    Symlink { target: &'a str },
+}
+
+impl AppRepo {
+    /// Commits `files` (relative `/`-separated paths) on top of `branch`'s
+    /// head, without moving the branch: the caller moves it once the
+    /// commit deployed.
+    pub fn commit_files<'a>(
+        &self,
+        branch: &str,
+        files: impl IntoIterator<Item = (&'a str, NewFile<'a>)>,
+        message: &str,
+    ) -> Result<Oid> {
+        let fail =
+            |e: git2::Error| Error::fail(format!("Unable to write the commit: {}", e.message()));
+        let mut root = Dir::default();
+        for (path, file) in files {
+            let (oid, mode) = match file {
+                NewFile::File { data, executable } => (
+                    self.repo.blob(data).map_err(fail)?,
+                    if executable { 0o100755 } else { 0o100644 },
+                ),
+                NewFile::Symlink { target } => {
+                    (self.repo.blob(target.as_bytes()).map_err(fail)?, 0o120000)
+                }
+            };
+            root.insert(path, oid, mode);
+        }
+        let tree_id = root.write(&self.repo).map_err(fail)?;
+        let tree = self.repo.find_tree(tree_id).map_err(fail)?;
+        let parent = self
+            .repo
+            .find_reference(&format!("refs/heads/{branch}"))
+            .ok()
+            .and_then(|r| r.peel_to_commit().ok());
+        let author = git2::Signature::now("Dokku", "automated@dokku.sh").map_err(fail)?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        self.repo
+            .commit(None, &author, &author, message, &tree, &parents)
+            .map_err(fail)
+    }
+
+    /// Points `refs/heads/<branch>` at `commit`.
+    pub fn set_branch(&self, branch: &str, commit: Oid) -> Result<()> {
+        self.repo
+            .reference(
+                &format!("refs/heads/{branch}"),
+                commit,
+                true,
+                "berth deploy",
+            )
+            .map(drop)
+            .map_err(|e| Error::fail(format!("Unable to update {branch}: {}", e.message())))
+    }
+}
+
+/// A folder being assembled into a git tree.
+#[derive(Default)]
+struct Dir {
+    files: std::collections::BTreeMap<String, (Oid, i32)>,
+    dirs: std::collections::BTreeMap<String, Dir>,
+}
+
+impl Dir {
+    fn insert(&mut self, path: &str, oid: Oid, mode: i32) {
+        match path.split_once('/') {
+            Some((dir, rest)) => self
+                .dirs
+                .entry(dir.to_string())
+                .or_default()
+                .insert(rest, oid, mode),
+            None => {
+                self.files.insert(path.to_string(), (oid, mode));
+            }
+        }
+    }
+
+    fn write(&self, repo: &Repository) -> std::result::Result<Oid, git2::Error> {
+        let mut builder = repo.treebuilder(None)?;
+        for (name, dir) in &self.dirs {
+            builder.insert(name, dir.write(repo)?, 0o040000)?;
+        }
+        for (name, (oid, mode)) in &self.files {
+            builder.insert(name, *oid, *mode)?;
+        }
+        builder.write()
+    }
+}
+
 fn append_dir(tar: &mut tar::Builder<Vec<u8>>, path: &str, time: u64) -> Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Directory);

@@ -91,7 +91,10 @@ pub static PLUGIN: Plugin = Plugin {
             run: unlock,
         },
     ],
-    triggers: &[("app-maybe-create", trigger_app_maybe_create)],
+    triggers: &[
+        ("app-maybe-create", trigger_app_maybe_create),
+        ("deploy-source-set", trigger_deploy_source_set),
+    ],
 };
 
 const PROPERTIES: &[Property] = &[Property {
@@ -332,6 +335,18 @@ fn trigger_app_maybe_create(ctx: &Context, args: &[String]) -> Result<String> {
         )));
     }
     create_app(ctx, &app)?;
+    Ok(String::new())
+}
+
+/// `deploy-source-set APP TYPE METADATA`: where the running code came from.
+fn trigger_deploy_source_set(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let scope = Scope::App(app);
+    let get = |i: usize| args.get(i).map_or("", String::as_str);
+    ctx.store
+        .set_property("apps", &scope, "deploy-source", get(1))?;
+    ctx.store
+        .set_property("apps", &scope, "deploy-source-metadata", get(2))?;
     Ok(String::new())
 }
 

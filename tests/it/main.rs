@@ -4,5 +4,6 @@ mod apps;
 mod cli;
 mod config;
 mod deploy;
+mod git_sources;
 mod harness;
 mod source;

@@ -4,6 +4,9 @@
 //!
 //! Properties: `config/git/<app|--global>/{deploy-branch,rev-env-var,keep-git-dir,source-image}`.
 
+mod archive;
+mod sources;
+
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::process::Command as Process;
@@ -23,6 +26,18 @@ pub static PLUGIN: Plugin = Plugin {
     default_command: None,
     commands: &[
         Command {
+            name: "git:from-archive",
+            usage: "[--archive-type tar|tar.gz|zip] <app> <archive-path|-->",
+            description: "Updates an app's git repository with a given archive file and builds it",
+            run: sources::from_archive,
+        },
+        Command {
+            name: "git:from-image",
+            usage: "[--build-dir DIRECTORY] <app> <docker-image> [<git-username> <git-email>]",
+            description: "Updates a Dockerfile-based app's git repository with a given image and builds it",
+            run: sources::from_image,
+        },
+        Command {
             name: "git:initialize",
             usage: "<app>",
             description: "Initialize a git repository for an app",
@@ -39,6 +54,12 @@ pub static PLUGIN: Plugin = Plugin {
             usage: "[--global|<app>] <key> (<value>)",
             description: "Set or clear a git property for an app",
             run: set,
+        },
+        Command {
+            name: "git:sync",
+            usage: "[--build|--build-if-changes] <app> <repository> [<git-ref>]",
+            description: "Clone or fetch an app from remote git repo",
+            run: sources::sync,
         },
     ],
     triggers: &[("post-create", trigger_post_create)],
@@ -79,6 +100,16 @@ const PROPERTIES: &[Property] = &[
     },
     Property {
         name: "rev-env-var",
+        reach: Reach::AppAndGlobal,
+        validate: None,
+    },
+    Property {
+        name: "archive-max-size",
+        reach: Reach::AppAndGlobal,
+        validate: None,
+    },
+    Property {
+        name: "archive-max-files",
         reach: Reach::AppAndGlobal,
         validate: None,
     },
@@ -161,6 +192,11 @@ fn configured_branch(ctx: &Context, app: &AppName) -> Result<Option<String>> {
     )
 }
 
+/// The branch a deploy moves: the configured one, else `master`.
+pub(crate) fn deploy_branch(ctx: &Context, app: &AppName) -> Result<String> {
+    Ok(configured_branch(ctx, app)?.unwrap_or_else(|| DEFAULT_BRANCH.to_string()))
+}
+
 /// `git-hook <app>`: reads `old new ref` lines from the pre-receive hook's
 /// stdin and deploys the deploy branch. A failed deploy exits non-zero, so
 /// git rejects the push and the ref stays where it was.
@@ -204,6 +240,7 @@ fn hook(ctx: &Context, args: Vec<String>) -> Result<()> {
             }
         }
         ctx.fire("receive-app", &[app.as_str(), new])?;
+        ctx.fire("deploy-source-set", &[app.as_str(), "git-push", ""])?;
     }
     Ok(())
 }

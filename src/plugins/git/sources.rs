@@ -1,0 +1,216 @@
+//! Deploys that do not come from a push: `git:from-image`,
+//! `git:from-archive` and `git:sync`. Each makes or fetches a commit,
+//! deploys it, and only then moves the deploy branch to it.
+
+use std::io::Read;
+use std::process::Command as Process;
+
+use crate::app_name::AppName;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::repo::{AppRepo, NewFile};
+use crate::store::Scope;
+
+use super::archive::{self, Content, Kind, Limits};
+use super::deploy_branch;
+
+/// Builds and releases `commit`, then moves the deploy branch to it and
+/// records where it came from.
+fn deploy_commit(
+    ctx: &Context,
+    app: &AppName,
+    repo: &AppRepo,
+    commit: git2::Oid,
+    source: &str,
+    metadata: &str,
+) -> Result<()> {
+    ctx.fire("receive-app", &[app.as_str(), &commit.to_string()])?;
+    repo.set_branch(&deploy_branch(ctx, app)?, commit)?;
+    ctx.fire("deploy-source-set", &[app.as_str(), source, metadata])?;
+    Ok(())
+}
+
+/// An image reference safe to write after `FROM`: no blanks, no newlines.
+fn check_image(image: &str) -> Result<()> {
+    let ok = !image.is_empty()
+        && !image.starts_with('-')
+        && image
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::fail(format!("Invalid image name: {image}")))
+    }
+}
+
+/// `git:from-image [--build-dir D] <app> <image> [<user> <email>]`.
+pub fn from_image(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let words: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let app = ctx.existing_app(words.first().map(|s| s.as_str()))?;
+    let image = words
+        .get(1)
+        .ok_or_else(|| Error::fail("Please specify a docker image"))?;
+    check_image(image)?;
+    let repo = AppRepo::open(&ctx.store.app_dir(&app))?;
+    let dockerfile = format!("FROM {image}\n");
+    let branch = deploy_branch(ctx, &app)?;
+    let files = [(
+        "Dockerfile",
+        NewFile::File {
+            data: dockerfile.as_bytes(),
+            executable: false,
+        },
+    )];
+    let commit = repo.commit_files(&branch, files, &format!("Deploy image {image}"))?;
+    ctx.store
+        .set_property("git", &Scope::App(app.clone()), "source-image", image)?;
+    deploy_commit(ctx, &app, &repo, commit, "docker-image", image)
+}
+
+/// `git:from-archive [--archive-type tar|tar.gz|zip] <app> <path|-->`.
+/// The archive comes from stdin (`--`) or a local file.
+pub fn from_archive(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let mut kind = None;
+    let mut words = Vec::new();
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--archive-type" => kind = Some(Kind::parse(&iter.next().unwrap_or_default())?),
+            a if a.starts_with("--archive-type=") => {
+                kind = Some(Kind::parse(&a["--archive-type=".len()..])?)
+            }
+            _ => words.push(arg),
+        }
+    }
+    let app = ctx.existing_app(words.first().map(String::as_str))?;
+    let source = words
+        .get(1)
+        .ok_or_else(|| Error::fail("Please specify an archive url or -- to read from stdin"))?;
+    let limits = Limits {
+        max_bytes: git_number(ctx, &app, "archive-max-size", 1_073_741_824)?,
+        max_files: git_number(ctx, &app, "archive-max-files", 10_000)? as usize,
+    };
+    let mut bytes = Vec::new();
+    let read = if source == "--" {
+        std::io::stdin()
+            .take(limits.max_bytes + 1)
+            .read_to_end(&mut bytes)
+    } else if source.contains("://") {
+        return Err(Error::fail(
+            "Downloading archives is not supported yet: pipe it in, e.g. curl -sL URL | dokku git:from-archive APP --",
+        ));
+    } else {
+        std::fs::File::open(source)
+            .and_then(|f| f.take(limits.max_bytes + 1).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| Error::fail(format!("Unable to read the archive: {e}")))?;
+    if bytes.len() as u64 > limits.max_bytes {
+        return Err(Error::fail(format!(
+            "The archive is larger than archive-max-size ({} bytes)",
+            limits.max_bytes
+        )));
+    }
+    let kind = match kind {
+        Some(kind) => kind,
+        None => Kind::sniff(&bytes)?,
+    };
+    let entries = archive::read(&bytes, kind, &limits)?;
+    let repo = AppRepo::open(&ctx.store.app_dir(&app))?;
+    let files = entries.iter().map(|e| {
+        let file = match &e.content {
+            Content::File { data, executable } => NewFile::File {
+                data,
+                executable: *executable,
+            },
+            Content::Symlink { target } => NewFile::Symlink { target },
+        };
+        (e.path.as_str(), file)
+    });
+    let branch = deploy_branch(ctx, &app)?;
+    let commit = repo.commit_files(&branch, files, "Deploy from archive")?;
+    let type_name = match kind {
+        Kind::Tar => "tar",
+        Kind::TarGz => "tar.gz",
+        Kind::Zip => "zip",
+    };
+    deploy_commit(ctx, &app, &repo, commit, type_name, source)
+}
+
+fn git_number(ctx: &Context, app: &AppName, key: &str, default: u64) -> Result<u64> {
+    let value = match ctx.store.property("git", &Scope::App(app.clone()), key)? {
+        Some(v) => Some(v),
+        None => ctx.store.property("git", &Scope::Global, key)?,
+    };
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(default))
+}
+
+/// `git:sync [--build|--build-if-changes] <app> <repository> [<ref>]`:
+/// fetches with the real git (argv only), then optionally deploys.
+pub fn sync(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let build = args.iter().any(|a| a == "--build");
+    let build_if_changes = args.iter().any(|a| a == "--build-if-changes");
+    let words: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let app = ctx.existing_app(words.first().map(|s| s.as_str()))?;
+    let remote = words
+        .get(1)
+        .ok_or_else(|| Error::fail("Please specify a remote repository"))?;
+    if remote.starts_with('-') {
+        return Err(Error::fail(format!("Invalid repository: {remote}")));
+    }
+    let reference = words.get(2).map(|s| s.as_str());
+    if let Some(r) = reference
+        && (r.starts_with('-') || r.contains(':'))
+    {
+        return Err(Error::fail(format!("Invalid ref: {r}")));
+    }
+    let dir = ctx.store.app_dir(&app);
+    let repo = AppRepo::open(&dir)?;
+    let branch = match reference {
+        Some(r) if !r.chars().all(|c| c.is_ascii_hexdigit()) || r.len() < 7 => {
+            ctx.store
+                .set_property("git", &Scope::App(app.clone()), "deploy-branch", r)?;
+            r.to_string()
+        }
+        _ => deploy_branch(ctx, &app)?,
+    };
+    let before = repo.commit_id(&format!("refs/heads/{branch}")).ok();
+    ctx.out.info1(format!("Syncing {remote} into {app}"))?;
+    let status = Process::new("git")
+        .arg("--git-dir")
+        .arg(&dir)
+        .args(["fetch", "--quiet", "--force", "--"])
+        .arg(remote.as_str())
+        .arg(format!(
+            "{}:refs/heads/berth-sync",
+            reference.unwrap_or("HEAD")
+        ))
+        .status()
+        .map_err(|e| Error::fail(format!("Unable to run git fetch: {e}")))?;
+    if !status.success() {
+        return Err(Error::fail(format!("Unable to fetch {remote}")));
+    }
+    let fetched = repo.commit_id("refs/heads/berth-sync")?;
+    let changed = before != Some(fetched);
+    if build || (build_if_changes && changed) {
+        deploy_commit(
+            ctx,
+            &app,
+            &repo,
+            fetched,
+            "git-sync",
+            &format!("{remote}#{}", reference.unwrap_or("HEAD")),
+        )?;
+    } else {
+        repo.set_branch(&branch, fetched)?;
+        ctx.fire(
+            "deploy-source-set",
+            &[
+                app.as_str(),
+                "git-sync",
+                &format!("{remote}#{}", reference.unwrap_or("HEAD")),
+            ],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! Deploys from an image, an archive on stdin, and a synced repository.
+
+use crate::harness::Berth;
+use crate::source::{Source, dyno_addr, http_get, unique_app};
+
+#[test]
+fn from_archive_on_stdin_deploys_and_moves_the_branch() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let archive = source
+        .git(&["archive", "--format=tar.gz", "--prefix=hello-main/", "HEAD"])
+        .stdout;
+    let app = unique_app("archive");
+    berth.app(&app);
+    berth
+        .cmd(["git:from-archive", &app, "--"])
+        .stdin(archive)
+        .succeeds()
+        .stdout_has("=====> Application deployed:");
+    assert_eq!(
+        http_get(&dyno_addr(&berth, &app, "web.1"), "x", "/")
+            .unwrap()
+            .1,
+        "hello\n"
+    );
+    berth
+        .cmd(["apps:report", &app, "--app-deploy-source"])
+        .succeeds()
+        .stdout_is("tar.gz\n");
+    assert!(
+        berth
+            .dokku_root()
+            .join(&app)
+            .join("refs/heads/master")
+            .exists()
+    );
+
+    let zip = source.git(&["archive", "--format=zip", "HEAD"]).stdout;
+    berth
+        .cmd(["git:from-archive", &app, "--"])
+        .stdin(zip)
+        .succeeds();
+    berth
+        .cmd(["apps:report", &app, "--app-deploy-source"])
+        .succeeds()
+        .stdout_is("zip\n");
+}
+
+#[test]
+fn from_archive_refuses_garbage_and_keeps_the_branch() {
+    let berth = Berth::new();
+    let app = unique_app("badarchive");
+    berth.app(&app);
+    berth
+        .cmd(["git:from-archive", &app, "--"])
+        .stdin("not an archive")
+        .fails(1)
+        .stderr_has("Unable to recognise the archive");
+    assert!(
+        !berth
+            .dokku_root()
+            .join(&app)
+            .join("refs/heads/master")
+            .exists()
+    );
+}
+
+#[test]
+fn from_image_runs_the_image() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let built = unique_app("imgsrc");
+    berth.app(&built);
+    source.push_local(&berth, &built, "master").succeeds();
+    let app = unique_app("fromimage");
+    berth.app(&app);
+    berth
+        .cmd(["git:from-image", &app, &format!("dokku/{built}:latest")])
+        .succeeds()
+        .stdout_has("=====> Application deployed:");
+    assert_eq!(
+        http_get(&dyno_addr(&berth, &app, "web.1"), "x", "/")
+            .unwrap()
+            .1,
+        "hello\n"
+    );
+    berth
+        .cmd(["git:report", &app, "--git-source-image"])
+        .succeeds()
+        .stdout_is(&format!("dokku/{built}:latest\n"));
+    berth
+        .cmd(["git:from-image", &app, "evil\nRUN rm -rf /"])
+        .fails(1)
+        .stderr_has("Invalid image name");
+}
+
+#[test]
+fn sync_fetches_and_builds() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let app = unique_app("sync");
+    berth.app(&app);
+    let remote = source.path().display().to_string();
+    berth.cmd(["git:sync", &app, &remote]).succeeds();
+    assert!(
+        !berth
+            .dokku_root()
+            .join(&app)
+            .join("CONTAINER.web.1")
+            .exists(),
+        "no build without --build"
+    );
+    berth
+        .cmd(["git:sync", "--build", &app, &remote, "master"])
+        .succeeds()
+        .stdout_has("=====> Application deployed:");
+    berth
+        .cmd(["apps:report", &app, "--app-deploy-source-metadata"])
+        .succeeds()
+        .stdout_is(&format!("{remote}#master\n"));
+}
