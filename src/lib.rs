@@ -14,6 +14,7 @@ pub mod procfile;
 pub mod property_set;
 pub mod repo;
 pub mod report;
+pub mod server;
 pub mod store;
 pub mod trigger;
 pub mod words;

@@ -1,28 +1,38 @@
-//! Splitting a command line into argv words without a shell, and the one
-//! expansion berth does itself (`$VAR` in Procfile commands).
+//! Splitting a command line into argv words without a shell — SSH `exec`
+//! commands (Dokku re-splits `SSH_ORIGINAL_COMMAND` with `xargs`) and
+//! Procfile commands alike — and the one expansion berth does itself
+//! (`$VAR` in Procfile commands). Nothing is evaluated, expanded or globbed.
 //!
-//! Quoting follows what `xargs` and a POSIX shell agree on: blanks separate
-//! words, `'…'` is literal, `"…"` allows `\"` and `\\`, a backslash outside
-//! quotes escapes the next character. Nothing is ever evaluated.
+//! GNU xargs' rules, exactly: blanks (space, tab, newline, ...) separate
+//! words; `'…'` and `"…"` quote everything up to the matching quote,
+//! backslashes included; outside quotes a backslash makes the next
+//! character literal; an empty pair of quotes is an empty word.
 
 use std::collections::BTreeMap;
 
+/// Why a command line cannot be split.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SplitError {
-    #[error("unterminated {0} quote")]
-    Unterminated(&'static str),
-    #[error("trailing backslash")]
+    #[error("unmatched {0} quote")]
+    UnmatchedQuote(&'static str),
+    #[error("a backslash ends the command")]
     TrailingBackslash,
+    #[error("the command contains a NUL byte")]
+    Nul,
 }
 
+/// Splits `line` into words; see the module documentation for the rules.
 pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
+    if line.contains('\0') {
+        return Err(SplitError::Nul);
+    }
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            c if c.is_whitespace() => {
+            c if c.is_ascii_whitespace() || c == '\x0b' => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
                     in_word = false;
@@ -32,31 +42,14 @@ pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
                 word.push(chars.next().ok_or(SplitError::TrailingBackslash)?);
                 in_word = true;
             }
-            '\'' => {
+            quote @ ('\'' | '"') => {
                 in_word = true;
                 loop {
                     match chars.next() {
-                        Some('\'') => break,
+                        Some(c) if c == quote => break,
+                        // xargs ends an item at a newline, even inside quotes.
+                        Some('\n') | None => return Err(SplitError::UnmatchedQuote(kind(quote))),
                         Some(c) => word.push(c),
-                        None => return Err(SplitError::Unterminated("single")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err(SplitError::Unterminated("double")),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err(SplitError::Unterminated("double")),
                     }
                 }
             }
@@ -70,6 +63,10 @@ pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
         words.push(word);
     }
     Ok(words)
+}
+
+fn kind(quote: char) -> &'static str {
+    if quote == '\'' { "single" } else { "double" }
 }
 
 /// Replaces `$NAME` and `${NAME}` with values from `env` (unset: empty);
@@ -114,45 +111,73 @@ mod tests {
     use super::*;
 
     fn s(line: &str) -> Vec<String> {
-        split(line).unwrap()
+        split(line).expect("splits")
     }
 
     #[test]
-    fn splits_like_xargs() {
+    fn blanks_separate_words() {
         assert_eq!(s("apps:list"), vec!["apps:list"]);
+        assert_eq!(s("  apps:create\tdemo \n"), vec!["apps:create", "demo"]);
+        assert_eq!(s(""), Vec::<String>::new());
+        assert_eq!(s("   "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn git_sends_the_repository_quoted() {
         assert_eq!(
-            s("  config:set demo  'A=a b' "),
-            vec!["config:set", "demo", "A=a b"]
+            s("git-receive-pack '/demo.git'"),
+            vec!["git-receive-pack", "/demo.git"]
         );
+        assert_eq!(s("git-upload-pack 'demo'"), vec!["git-upload-pack", "demo"]);
+    }
+
+    #[test]
+    fn quotes_join_words() {
         assert_eq!(
             s("config:set demo K=\"a b\""),
             vec!["config:set", "demo", "K=a b"]
         );
         assert_eq!(
-            s("config:set demo K=a\\ b"),
-            vec!["config:set", "demo", "K=a b"]
+            s("config:set demo 'A=a b'"),
+            vec!["config:set", "demo", "A=a b"]
         );
+        assert_eq!(s("a'b'\"c\"d"), vec!["abcd"]);
+        assert_eq!(s("x '' y \"\""), vec!["x", "", "y", ""]);
+        assert_eq!(s(r#"'say "hi"' "it's""#), vec!["say \"hi\"", "it's"]);
+    }
+
+    #[test]
+    fn backslash_escapes_outside_quotes_only() {
+        assert_eq!(s(r"K=a\ b"), vec!["K=a b"]);
+        assert_eq!(s(r"\'x\' \\"), vec!["'x'", "\\"]);
+        assert_eq!(s(r#""a\b" 'c\d'"#), vec![r"a\b", r"c\d"]);
+    }
+
+    #[test]
+    fn nothing_is_evaluated() {
         assert_eq!(
-            s("git-receive-pack '/demo.git'"),
-            vec!["git-receive-pack", "/demo.git"]
+            s("run demo $HOME `id` $(id) *.txt ; && |"),
+            vec![
+                "run", "demo", "$HOME", "`id`", "$(id)", "*.txt", ";", "&&", "|"
+            ]
         );
+    }
+
+    #[test]
+    fn global_flags_stay_words() {
         assert_eq!(
             s("--force apps:destroy x"),
             vec!["--force", "apps:destroy", "x"]
         );
-        assert_eq!(s("a '' b"), vec!["a", "", "b"]);
-        assert_eq!(
-            s(r#"x "q\"d" 'it''s' $HOME ;"#),
-            vec!["x", "q\"d", "its", "$HOME", ";"]
-        );
-        assert_eq!(s(""), Vec::<String>::new());
     }
 
     #[test]
-    fn refuses_unterminated() {
-        assert_eq!(split("a 'b"), Err(SplitError::Unterminated("single")));
-        assert_eq!(split("a \"b"), Err(SplitError::Unterminated("double")));
+    fn refuses_what_xargs_refuses() {
+        assert_eq!(split("a 'b"), Err(SplitError::UnmatchedQuote("single")));
+        assert_eq!(split("a \"b"), Err(SplitError::UnmatchedQuote("double")));
+        assert_eq!(split("a 'b\nc'"), Err(SplitError::UnmatchedQuote("single")));
         assert_eq!(split("a \\"), Err(SplitError::TrailingBackslash));
+        assert_eq!(split("a\0b"), Err(SplitError::Nul));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod ps;
 pub mod run;
 pub mod scheduler_docker_local;
+pub mod ssh_keys;
 pub mod standard;
 
 use crate::context::Context;
@@ -55,6 +56,7 @@ pub static CORE: &[&Plugin] = &[
     &ps::PLUGIN,
     &run::RUN,
     &scheduler_docker_local::PLUGIN,
+    &ssh_keys::PLUGIN,
 ];
 
 pub fn find_plugin(name: &str) -> Option<&'static Plugin> {

@@ -20,6 +20,12 @@ pub static PLUGIN: Plugin = Plugin {
             run: help,
         },
         Command {
+            name: "server",
+            usage: "[--ssh-listen ADDR]",
+            description: "Run the platform: the SSH server (nginx and HTTP come later)",
+            run: server,
+        },
+        Command {
             name: "version",
             usage: "",
             description: "Print dokku's version",
@@ -31,6 +37,10 @@ pub static PLUGIN: Plugin = Plugin {
 
 fn help(ctx: &Context, args: Vec<String>) -> Result<()> {
     print_help(ctx, args.iter().any(|a| a == "--all"))
+}
+
+fn server(ctx: &Context, args: Vec<String>) -> Result<()> {
+    crate::server::run(ctx, args)
 }
 
 fn version(ctx: &Context, _args: Vec<String>) -> Result<()> {
@@ -58,7 +68,10 @@ pub fn print_help(ctx: &Context, all: bool) -> Result<()> {
         CORE.iter()
             .flat_map(|p| -> Vec<Vec<String>> {
                 if p.name == PLUGIN.name {
-                    p.commands.iter().map(command_row).collect()
+                    p.commands
+                        .iter()
+                        .map(|c| vec![format!("    {}", c.name), c.description.to_string()])
+                        .collect()
                 } else if p.commands.is_empty() {
                     Vec::new()
                 } else {

@@ -9,16 +9,18 @@ Primary help options, type \"dokku COMMAND:help\" for more details, or dokku hel
 
 Commands:
 
-    apps     Manage apps
-    builder  Manage builder settings for an app
-    config   Manage global and app-specific config vars
-    enter    Connect to a specific app container
-    git      Manage app deploys via git
-    help     Print the list of commands
-    logs     Manage log integration for an app
-    ps       List processes running in app containers
-    run      Run a one-off process inside a container
-    version  Print dokku's version
+    apps      Manage apps
+    builder   Manage builder settings for an app
+    config    Manage global and app-specific config vars
+    enter     Connect to a specific app container
+    git       Manage app deploys via git
+    help      Print the list of commands
+    logs      Manage log integration for an app
+    ps        List processes running in app containers
+    run       Run a one-off process inside a container
+    server    Run the platform: the SSH server (nginx and HTTP come later)
+    ssh-keys  Manage public keys used for deployment
+    version   Print dokku's version
 ";
 
 #[test]
@@ -34,8 +36,20 @@ fn help_all_lists_every_command() {
     Berth::new()
         .cmd(["help", "--all"])
         .succeeds()
-        .stdout_has("    apps:create <app>")
-        .stdout_has("    config:set [--encoded] [--no-restart] (<app>|--global) KEY1=VALUE1 [KEY2=VALUE2 ...]  Set one or more config vars");
+        .stdout_has("    apps:create <app>  ")
+        .stdout_has("    server [--ssh-listen ADDR]  ");
+    let all = Berth::new().cmd(["help", "--all"]).succeeds().stdout();
+    let line = all
+        .lines()
+        .find(|l| l.starts_with("    config:set [--encoded] [--no-restart] (<app>|--global) KEY1=VALUE1 [KEY2=VALUE2 ...] "))
+        .expect("config:set row");
+    assert!(line.ends_with("  Set one or more config vars"), "{line}");
+    let widths: std::collections::BTreeSet<usize> = all
+        .lines()
+        .filter(|l| l.starts_with("    "))
+        .map(|l| l.rfind("  ").unwrap())
+        .collect();
+    assert_eq!(widths.len(), 1, "descriptions aligned in one column");
 }
 
 #[test]

@@ -100,6 +100,32 @@ fn container_that_exits_fails_the_deploy_with_its_output() {
 }
 
 #[test]
+fn config_reaches_the_build_as_declared_build_args() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let app = unique_app("buildarg");
+    berth.app(&app);
+    berth
+        .cmd(["config:set", &app, "BUILD_GREETING=from-build-arg"])
+        .succeeds();
+    let dockerfile = std::fs::read_to_string(source.path().join("Dockerfile")).unwrap();
+    source
+        .write(
+            "Dockerfile",
+            &dockerfile.replace(
+                "EXPOSE 5000",
+                "ARG BUILD_GREETING\nRUN echo \"$BUILD_GREETING\" > /app/greeting\nEXPOSE 5000",
+            ),
+        )
+        .commit("build arg");
+    source.push_local(&berth, &app, "master").succeeds();
+    berth
+        .cmd(["run", &app, "cat", "/app/greeting"])
+        .succeeds()
+        .stdout_is("from-build-arg\n");
+}
+
+#[test]
 fn other_branch_is_accepted_without_deploy() {
     let berth = Berth::new();
     let source = Source::new("hello");

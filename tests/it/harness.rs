@@ -162,8 +162,20 @@ pub struct Done {
 }
 
 impl Done {
+    /// A finished process's outcome; `root` (a temp root to redact as
+    /// `[ROOT]` in stdout) may be empty.
+    pub fn new(what: String, code: i32, stdout: Vec<u8>, stderr: String, root: String) -> Done {
+        Done {
+            what,
+            code,
+            stdout,
+            stderr,
+            root,
+        }
+    }
+
     #[track_caller]
-    fn assert_code(&self, code: i32) {
+    pub fn assert_code(&self, code: i32) {
         assert_eq!(
             self.code,
             code,
@@ -177,7 +189,12 @@ impl Done {
 
     /// Stdout, with the temp root written as `[ROOT]`.
     pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).replace(&self.root, "[ROOT]")
+        let text = String::from_utf8_lossy(&self.stdout);
+        if self.root.is_empty() {
+            text.into_owned()
+        } else {
+            text.replace(&self.root, "[ROOT]")
+        }
     }
 
     #[track_caller]

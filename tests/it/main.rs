@@ -7,3 +7,6 @@ mod deploy;
 mod git_sources;
 mod harness;
 mod source;
+mod ssh;
+mod ssh_keys;
+mod ssh_server;

@@ -138,7 +138,9 @@ fn trigger_receive_app(ctx: &Context, args: &[String]) -> Result<String> {
         dockerfile,
         tag: format!("{image}:{tag}"),
         labels,
-        build_args: HashMap::new(),
+        // Config vars as build args: a Dockerfile sees one only when it
+        // declares it (`ARG KEY`), so nothing leaks into other images.
+        build_args: ctx.store.merged_env(&app)?.into_iter().collect(),
     };
     engine.build(request, &mut |text| ctx.out.raw(text.as_bytes()))?;
     engine.tag(&format!("{image}:{tag}"), &image, "latest")?;

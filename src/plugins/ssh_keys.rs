@@ -1,0 +1,254 @@
+//! Dokku's `ssh-keys` plugin: the public keys allowed to connect over SSH
+//! (as user `dokku`), kept in Dokku's own `$DOKKU_ROOT/.ssh/authorized_keys`
+//! in sshcommand's format. The SSH server authenticates against the same
+//! file through the same parser ([`crate::server::authorized_keys`]).
+//!
+//! Deliberate differences from Dokku: names are limited to letters, digits,
+//! `.`, `_`, `@` and `-` (the name is embedded in a quoted command); a key
+//! arrives by path or on any stdin that is not a terminal (Dokku wants a
+//! pipe); keys are validated in-process, not with `ssh-keygen`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+
+use clap::Parser;
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::error::{Error, IoContext, Result};
+use crate::plugins::{Command, Plugin, parse_args};
+use crate::server::authorized_keys::{
+    self, AuthorizedKeys, DEFAULT_ALLOWED_KEYS, KeyEntry, parse_public_key, valid_allowed_keys,
+    valid_name,
+};
+
+pub static PLUGIN: Plugin = Plugin {
+    name: "ssh-keys",
+    description: "Manage public keys used for deployment",
+    default_command: None,
+    commands: &[
+        Command {
+            name: "ssh-keys:add",
+            usage: "<name> [/path/to/key]",
+            description: "Add a new public key by pipe or path",
+            run: add,
+        },
+        Command {
+            name: "ssh-keys:list",
+            usage: "[--format text|json] [<name>]",
+            description: "List the public keys allowed to connect",
+            run: list,
+        },
+        Command {
+            name: "ssh-keys:remove",
+            usage: "<name>|--fingerprint <fingerprint>",
+            description: "Remove a public key by name or fingerprint",
+            run: remove,
+        },
+    ],
+    triggers: &[],
+};
+
+/// sshcommand's override of the key options of new entries.
+const ALLOWED_KEYS_ENV: &str = "SSHCOMMAND_ALLOWED_KEYS";
+
+#[derive(Parser)]
+#[command(disable_help_flag = true)]
+struct AddArgs {
+    name: Option<String>,
+    file: Option<String>,
+}
+
+#[derive(Parser)]
+#[command(disable_help_flag = true)]
+struct ListArgs {
+    #[arg(long, default_value = "text")]
+    format: String,
+    name: Option<String>,
+}
+
+#[derive(Parser)]
+#[command(disable_help_flag = true)]
+struct RemoveArgs {
+    #[arg(long)]
+    fingerprint: Option<String>,
+    name: Option<String>,
+}
+
+fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let args: AddArgs = parse_args("ssh-keys:add", &args)?;
+    let name = args.name.filter(|n| !n.is_empty()).ok_or_else(|| {
+        Error::fail("A name is required to add a key, ie: dokku ssh-keys:add <name> [/path/to/key]")
+    })?;
+    if !valid_name(&name) {
+        return Err(Error::fail(format!(
+            "Invalid key name {name:?}: use letters, digits, '.', '_', '@' and '-'"
+        )));
+    }
+    let allowed_keys = allowed_keys()?;
+    let text = match args.file {
+        Some(file) => {
+            let path = Path::new(&file);
+            std::fs::read_to_string(path).at("Unable to read key file", path)?
+        }
+        None => first_line_of_stdin()?,
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let line = match lines.as_slice() {
+        [] => return Err(Error::fail("Empty key was specified")),
+        [line] => line.trim(),
+        _ => {
+            return Err(Error::fail(
+                "Too many keys provided, set one per invocation of dokku ssh-keys:add <NAME> <KEY_FILE>",
+            ));
+        }
+    };
+    let key = parse_public_key(line)
+        .ok_or_else(|| Error::fail("Key specified in is not a valid ssh public key"))?;
+    let dokku_root = ctx.store.dokku_root();
+    let fingerprint = authorized_keys::update(dokku_root, |keys| {
+        if keys.entries().any(|e| e.name == name) {
+            return Err(Error::fail(
+                "Duplicate ssh key name\nsshcommand returned an error: 1",
+            ));
+        }
+        if keys.holds_key(&key) {
+            return Err(Error::fail("Duplicate ssh public key specified"));
+        }
+        keys.add(dokku_root, &name, &key, &allowed_keys)
+    })?;
+    ctx.out.line(fingerprint)
+}
+
+/// `SSHCOMMAND_ALLOWED_KEYS`, when set, replaces the default key options.
+fn allowed_keys() -> Result<String> {
+    match std::env::var(ALLOWED_KEYS_ENV) {
+        Ok(options) if !options.is_empty() => {
+            if valid_allowed_keys(&options) {
+                Ok(options)
+            } else {
+                Err(Error::fail(format!(
+                    "{ALLOWED_KEYS_ENV} must be a comma-separated list of flag options, e.g. {DEFAULT_ALLOWED_KEYS}"
+                )))
+            }
+        }
+        _ => Ok(DEFAULT_ALLOWED_KEYS.to_string()),
+    }
+}
+
+/// The first line of stdin, as Dokku reads a piped key; a terminal is
+/// refused rather than waited on.
+fn first_line_of_stdin() -> Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(Error::fail("No key specified via file or pipe"));
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::fail(format!("Unable to read the key from stdin: {e}")))?;
+    Ok(line)
+}
+
+/// One key, as `ssh-keys:list --format json` prints it (sshcommand's keys).
+#[derive(Serialize)]
+struct ListedKey<'a> {
+    fingerprint: &'a str,
+    name: &'a str,
+    #[serde(rename = "SSHCOMMAND_ALLOWED_KEYS")]
+    allowed_keys: &'a str,
+    #[serde(rename = "public-key")]
+    public_key: &'a str,
+}
+
+fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let args: ListArgs = parse_args("ssh-keys:list", &args)?;
+    let json = match args.format.as_str() {
+        "text" => false,
+        "json" => true,
+        other => {
+            return Err(Error::fail(format!(
+                "Invalid format specified: {other} (valid: json, text)"
+            )));
+        }
+    };
+    let keys = AuthorizedKeys::load(ctx.store.dokku_root())?;
+    let listed: Vec<ListedKey> = keys
+        .entries()
+        .filter(|e| args.name.as_ref().is_none_or(|n| *n == e.name))
+        .map(|e| ListedKey {
+            fingerprint: &e.fingerprint,
+            name: &e.name,
+            allowed_keys: &e.allowed_keys,
+            public_key: &e.public_key,
+        })
+        .collect();
+    if let (Some(name), true) = (&args.name, listed.is_empty()) {
+        return Err(Error::fail(format!("No public key found with name {name}")));
+    }
+    if json {
+        return ctx
+            .out
+            .line(serde_json::to_string(&listed).expect("strings serialise"));
+    }
+    if listed.is_empty() {
+        return ctx.out.warn("No public keys found.");
+    }
+    for key in &listed {
+        ctx.out.line(format!(
+            "{} NAME=\"{}\" SSHCOMMAND_ALLOWED_KEYS=\"{}\"",
+            key.fingerprint, key.name, key.allowed_keys
+        ))?;
+    }
+    Ok(())
+}
+
+/// What `ssh-keys:remove` removes.
+enum Target {
+    Name(String),
+    Fingerprint(String),
+}
+
+impl Target {
+    fn matches(&self, entry: &KeyEntry) -> bool {
+        match self {
+            Target::Name(name) => entry.name == *name,
+            Target::Fingerprint(fingerprint) => entry.has_fingerprint(fingerprint),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Name(name) => format!("name {name}"),
+            Target::Fingerprint(fingerprint) => format!("fingerprint {fingerprint}"),
+        }
+    }
+}
+
+fn remove(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let args: RemoveArgs = parse_args("ssh-keys:remove", &args)?;
+    let target = match (args.fingerprint, args.name.filter(|n| !n.is_empty())) {
+        (Some(fingerprint), None) => Target::Fingerprint(fingerprint),
+        (None, Some(name)) => Target::Name(name),
+        (Some(_), Some(_)) => {
+            return Err(Error::fail(
+                "Specify either a name or --fingerprint, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(Error::fail(
+                "A name is required to remove a key, ie: dokku ssh-keys:remove <name>",
+            ));
+        }
+    };
+    authorized_keys::update(ctx.store.dokku_root(), |keys| {
+        if keys.remove(|entry| target.matches(entry)) == 0 {
+            return Err(Error::fail(format!(
+                "No public key found with {}",
+                target.describe()
+            )));
+        }
+        Ok(())
+    })
+}

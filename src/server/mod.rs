@@ -1,0 +1,141 @@
+//! `berth server`: the long-running platform process. For now that is the
+//! embedded SSH server (russh) that takes `ssh dokku@host <command>` and
+//! `git push` (nginx and HTTP come later).
+//!
+//! The SSH server never interprets a command: it splits the command string
+//! into argv words ([`crate::words::split`]) and runs the berth binary itself with
+//! them, so a command over SSH takes the same path as one typed locally
+//! ([`crate::cli`]). No shell is involved anywhere.
+//!
+//! - [`authorized_keys`]: the key store (`$DOKKU_ROOT/.ssh/authorized_keys`),
+//!   shared with the `ssh-keys` plugin;
+//! - [`host_key`]: the persisted Ed25519 host key;
+//! - [`listener`]: accept loop and clean stop;
+//! - [`session`]: authentication and channel requests of one connection;
+//! - [`channel`]: one command's child process and its byte streams;
+//! - [`child`], [`pty`]: starting that child, with pipes or a terminal.
+
+pub mod authorized_keys;
+pub mod channel;
+pub mod child;
+pub mod host_key;
+pub mod listener;
+pub mod pty;
+pub mod session;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use russh::server::Config;
+use russh::{MethodKind, MethodSet, SshId};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::plugins::parse_args;
+
+/// Where the SSH server listens unless told otherwise.
+pub const DEFAULT_SSH_LISTEN: &str = "0.0.0.0:22";
+/// The environment variable that sets the listen address (the flag wins).
+pub const SSH_LISTEN_ENV: &str = "BERTH_SSH_LISTEN";
+
+/// What every connection shares.
+pub struct Shared {
+    /// The berth binary that runs each command.
+    pub program: PathBuf,
+    pub dokku_root: PathBuf,
+    /// `--trace`: one line per command on the server's stderr.
+    pub trace: bool,
+}
+
+#[derive(Parser)]
+#[command(disable_help_flag = true)]
+struct ServerArgs {
+    /// `HOST:PORT` for the SSH server.
+    #[arg(long = "ssh-listen")]
+    ssh_listen: Option<String>,
+}
+
+/// `berth server [--ssh-listen ADDR]`.
+pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let args: ServerArgs = parse_args("server", &args)?;
+    let listen = args
+        .ssh_listen
+        .or_else(|| std::env::var(SSH_LISTEN_ENV).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| DEFAULT_SSH_LISTEN.to_string());
+    let address = resolve(&listen)?;
+    let host_key = host_key::load_or_create(ctx.store.lib_root())?;
+    let program = std::env::current_exe()
+        .map_err(|e| Error::fail(format!("Unable to find the berth binary: {e}")))?;
+    let shared = Arc::new(Shared {
+        program,
+        dokku_root: ctx.store.dokku_root().to_path_buf(),
+        trace: ctx.flags.trace,
+    });
+    let config = Arc::new(Config {
+        server_id: SshId::Standard(concat!("SSH-2.0-berth_", env!("CARGO_PKG_VERSION")).into()),
+        methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+        keys: vec![host_key],
+        // OpenSSH clients open with a `none` probe: answer it at once.
+        auth_rejection_time: Duration::from_millis(250),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        // A deploy or `logs -t` may be quiet for long; dead peers are found
+        // by keepalives instead.
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 4,
+        nodelay: true,
+        ..Config::default()
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::fail(format!("Unable to start the server runtime: {e}")))?;
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| Error::fail(format!("Unable to listen on {address} for SSH: {e}")))?;
+        let bound = listener.local_addr().unwrap_or(address);
+        ctx.out.info1(format!("SSH server listening on {bound}"))?;
+        listener::serve(listener, config, shared)
+            .await
+            .map_err(|e| Error::fail(format!("SSH server failed: {e}")))
+    });
+    // Sessions still running after the grace period are dropped here; their
+    // process groups are killed as they go.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served
+}
+
+/// `HOST:PORT` → a socket address (`0.0.0.0:22`, `[::]:2222`,
+/// `localhost:2222`).
+fn resolve(listen: &str) -> Result<SocketAddr> {
+    if let Ok(address) = listen.parse() {
+        return Ok(address);
+    }
+    listen
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| {
+            Error::fail(format!(
+                "Invalid SSH listen address {listen}: expected HOST:PORT, e.g. 0.0.0.0:22"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(resolve("0.0.0.0:22").unwrap().port(), 22);
+        assert_eq!(resolve("[::]:2222").unwrap().port(), 2222);
+        assert!(resolve("localhost:2222").unwrap().ip().is_loopback());
+        assert!(resolve("nope").is_err());
+        assert!(resolve("1.2.3.4").is_err());
+    }
+}

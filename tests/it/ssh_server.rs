@@ -1,0 +1,412 @@
+//! A real `berth server` for tests, reached with the real OpenSSH client.
+//!
+//! ```ignore
+//! let berth = Berth::new();
+//! let server = SshServer::start(&berth);          // admin key already added
+//! server.ssh(["apps:create", "demo"]).succeeds().stdout_is("-----> Creating demo...\n");
+//! server.ssh(["apps:exists", "ghost"]).fails(20);
+//! // git, through the same server:
+//! // GIT_SSH_COMMAND=server.git_ssh_command(), remote server.remote_url("demo")
+//! ```
+//!
+//! The server runs on a free loopback port with the `Berth`'s roots and is
+//! killed when the `SshServer` drops. The client side lives in
+//! `<berth root>/ssh-client/`: the `admin` key, and a `known_hosts` where
+//! the server's host key is recorded under one alias whatever the port, so
+//! a restarted server must present the same key.
+//!
+//! `ssh` joins the remote words with spaces and the server splits them
+//! again (xargs rules), exactly as with a real client: to pass `A=a b` as
+//! one word, quote it for the server: `"'A=a b'"`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::harness::Berth;
+
+/// ssh records and checks the server's host key under this name.
+const HOST_ALIAS: &str = "berth-test-server";
+/// How long the server may take to listen, and a command to finish.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct SshServer {
+    child: Child,
+    port: u16,
+    dokku_root: PathBuf,
+    lib_root: PathBuf,
+    client_dir: PathBuf,
+}
+
+impl SshServer {
+    /// Starts `berth server` for `berth`'s roots, with an `admin` key added
+    /// (once per `Berth`: a second start reuses the key).
+    pub fn start(berth: &Berth) -> SshServer {
+        let client_dir = berth.root().join("ssh-client");
+        let key = client_dir.join("id_admin");
+        if !key.exists() {
+            std::fs::create_dir_all(&client_dir).expect("client dir");
+            keygen(&key, "ed25519");
+            berth
+                .cmd([
+                    "ssh-keys:add",
+                    "admin",
+                    &pub_path(&key).display().to_string(),
+                ])
+                .succeeds();
+        }
+        SshServer::launch(berth.dokku_root(), berth.lib_root(), client_dir)
+    }
+
+    /// Stops this server (SIGTERM) and starts a new one on the same roots,
+    /// on another port.
+    pub fn restart(self) -> SshServer {
+        let (dokku_root, lib_root, client_dir) = (
+            self.dokku_root.clone(),
+            self.lib_root.clone(),
+            self.client_dir.clone(),
+        );
+        let status = self.stop();
+        assert!(status.success(), "server stopped with {status}");
+        SshServer::launch(dokku_root, lib_root, client_dir)
+    }
+
+    /// Asks the server to stop (SIGTERM) and waits for it.
+    pub fn stop(mut self) -> ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");
+        wait_timeout(&mut self.child, RUN_TIMEOUT).expect("server stops")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The private key of `admin`, the key `ssh` uses.
+    pub fn client_key(&self) -> PathBuf {
+        self.client_dir.join("id_admin")
+    }
+
+    /// Where the client records the server's host key.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.client_dir.join("known_hosts")
+    }
+
+    /// The server's stderr so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.client_dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// `ssh … dokku@127.0.0.1 <args>` as `admin`.
+    pub fn ssh<I, S>(&self, args: I) -> Ssh
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Ssh {
+            port: self.port,
+            key: self.client_key(),
+            known_hosts: self.known_hosts(),
+            options: Vec::new(),
+            user: "dokku".into(),
+            tty: false,
+            args: args.into_iter().map(Into::into).collect(),
+            stdin: None,
+        }
+    }
+
+    /// A `GIT_SSH_COMMAND` value that reaches this server as `admin` (the
+    /// port comes from [`SshServer::remote_url`]).
+    pub fn git_ssh_command(&self) -> String {
+        let words: Vec<String> = std::iter::once("ssh".to_string())
+            .chain(client_options(&self.client_key(), &self.known_hosts()))
+            .map(|w| shell_quote(&w))
+            .collect();
+        words.join(" ")
+    }
+
+    /// `ssh://dokku@127.0.0.1:<port>/<app>`.
+    pub fn remote_url(&self, app: &str) -> String {
+        format!("ssh://dokku@127.0.0.1:{}/{app}", self.port)
+    }
+
+    fn launch(dokku_root: PathBuf, lib_root: PathBuf, client_dir: PathBuf) -> SshServer {
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let log_path = client_dir.join("server.log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .expect("server log");
+            let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+                .args(["server", "--ssh-listen", &format!("127.0.0.1:{port}")])
+                .env("DOKKU_ROOT", &dokku_root)
+                .env("DOKKU_LIB_ROOT", &lib_root)
+                .env_remove("DOKKU_QUIET_OUTPUT")
+                .env_remove("DOKKU_TRACE")
+                .env_remove("DOKKU_APPS_FORCE_DELETE")
+                .env_remove("BERTH_SSH_LISTEN")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::from(log))
+                .spawn()
+                .expect("berth server starts");
+            let stdout = child.stdout.take().expect("piped stdout");
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let mut lines = BufReader::new(stdout).lines();
+                let first = lines.next().and_then(Result::ok);
+                let _ = tx.send(first);
+                // Keep draining so the server never blocks on a full pipe.
+                for _ in lines {}
+            });
+            match rx.recv_timeout(START_TIMEOUT) {
+                Ok(Some(line)) if line.contains("listening") => {
+                    return SshServer {
+                        child,
+                        port,
+                        dokku_root,
+                        lib_root,
+                        client_dir,
+                    };
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    // Another test may have taken the port meanwhile: retry.
+                    if !last_log.contains("Address already in use") {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("berth server did not start:\n{last_log}");
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One `ssh` invocation, built fluently.
+pub struct Ssh {
+    port: u16,
+    key: PathBuf,
+    known_hosts: PathBuf,
+    options: Vec<String>,
+    user: String,
+    tty: bool,
+    args: Vec<String>,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Ssh {
+    /// Bytes for the remote command's stdin (default: none, then EOF).
+    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Ssh {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    /// `-tt`: ask for a pseudo-terminal even though stdin is a pipe.
+    pub fn tty(mut self) -> Ssh {
+        self.tty = true;
+        self
+    }
+
+    /// Authenticate with another private key.
+    pub fn identity(mut self, key: &Path) -> Ssh {
+        self.key = key.to_path_buf();
+        self
+    }
+
+    /// Log in as another user than `dokku`.
+    pub fn user(mut self, user: &str) -> Ssh {
+        self.user = user.to_string();
+        self
+    }
+
+    /// An extra `-o` option; it wins over the defaults
+    /// (e.g. `StrictHostKeyChecking=yes`).
+    pub fn option(mut self, option: &str) -> Ssh {
+        self.options.push(option.to_string());
+        self
+    }
+
+    /// The `ssh` command, not started: for tests that hold its stdin open.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new("ssh");
+        for option in &self.options {
+            command.args(["-o", option]);
+        }
+        command
+            .args(["-p", &self.port.to_string()])
+            .args(client_options(&self.key, &self.known_hosts));
+        if self.tty {
+            command.arg("-tt");
+        }
+        command
+            .arg(format!("{}@127.0.0.1", self.user))
+            // ssh reads options after the destination too: `--force` is a
+            // remote word only after `--`.
+            .arg("--")
+            .args(&self.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    pub fn run(self) -> SshDone {
+        let mut child = self.command().spawn().expect("ssh client runs");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = self.stdin.clone().unwrap_or_default();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let stdout = reader(child.stdout.take().expect("piped stdout"));
+        let stderr = reader(child.stderr.take().expect("piped stderr"));
+        let status = wait_timeout(&mut child, RUN_TIMEOUT).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("ssh {:?} did not finish in {RUN_TIMEOUT:?}", self.args)
+        });
+        let _ = writer.join();
+        SshDone::new(
+            format!("ssh {:?}", self.args),
+            status.code().unwrap_or(-1),
+            stdout.join().expect("stdout read"),
+            String::from_utf8_lossy(&stderr.join().expect("stderr read")).into_owned(),
+            String::new(),
+        )
+    }
+
+    #[track_caller]
+    pub fn succeeds(self) -> SshDone {
+        let done = self.run();
+        done.assert_code(0);
+        done
+    }
+
+    #[track_caller]
+    pub fn fails(self, code: i32) -> SshDone {
+        let done = self.run();
+        done.assert_code(code);
+        done
+    }
+}
+
+/// What an `ssh` run left: the harness's outcome type.
+pub type SshDone = crate::harness::Done;
+
+/// `ssh-keygen -t <kind>` without a passphrase; returns the private key's
+/// path (the public key is beside it, `.pub`).
+pub fn keygen(path: &Path, kind: &str) -> PathBuf {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", "", "-C", "test@berth", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(status.success(), "ssh-keygen -t {kind} failed");
+    path.to_path_buf()
+}
+
+/// `<key>.pub`.
+pub fn pub_path(key: &Path) -> PathBuf {
+    let mut name = key.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// The fingerprint `ssh-keygen -lf` prints for a key file.
+pub fn fingerprint(key_file: &Path) -> String {
+    let output = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key_file)
+        .output()
+        .expect("ssh-keygen runs");
+    assert!(
+        output.status.success(),
+        "ssh-keygen -lf {}",
+        key_file.display()
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("a fingerprint")
+        .to_string()
+}
+
+/// The client options every test connection uses: no user config, only
+/// the given key, no prompts, the host key under [`HOST_ALIAS`], quiet.
+fn client_options(key: &Path, known_hosts: &Path) -> Vec<String> {
+    vec![
+        "-F".into(),
+        "/dev/null".into(),
+        "-i".into(),
+        key.display().to_string(),
+        "-o".into(),
+        "IdentitiesOnly=yes".into(),
+        "-o".into(),
+        "IdentityAgent=none".into(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        format!("UserKnownHostsFile={}", known_hosts.display()),
+        "-o".into(),
+        "StrictHostKeyChecking=accept-new".into(),
+        "-o".into(),
+        format!("HostKeyAlias={HOST_ALIAS}"),
+        "-o".into(),
+        "ConnectTimeout=10".into(),
+        "-o".into(),
+        "LogLevel=ERROR".into(),
+    ]
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn shell_quote(word: &str) -> String {
+    if word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:@".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+fn reader(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
