@@ -8,5 +8,6 @@ mod git_sources;
 mod harness;
 mod source;
 mod ssh;
+mod ssh_deploy;
 mod ssh_keys;
 mod ssh_server;

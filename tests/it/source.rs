@@ -88,6 +88,26 @@ impl Source {
     }
 }
 
+impl Source {
+    /// `git push` over berth's SSH server, as a user would.
+    pub fn push_ssh(
+        &self,
+        server: &crate::ssh_server::SshServer,
+        app: &str,
+        refspec: &str,
+    ) -> Pushed {
+        let output = Command::new("git")
+            .args(["push", "--porcelain"])
+            .arg(server.remote_url(app))
+            .arg(refspec)
+            .current_dir(self.dir.path())
+            .env("GIT_SSH_COMMAND", server.git_ssh_command())
+            .output()
+            .unwrap();
+        Pushed::from(output)
+    }
+}
+
 pub struct Pushed {
     pub ok: bool,
     pub text: String,

@@ -1,0 +1,124 @@
+//! The whole path a user takes: real git and ssh clients against
+//! `berth server`, deploying on the real engine.
+
+use crate::harness::Berth;
+use crate::source::{Source, dyno_addr, http_get, unique_app};
+use crate::ssh_server::SshServer;
+
+#[test]
+fn push_over_ssh_creates_deploys_and_is_managed_over_ssh() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let source = Source::new("hello");
+    let app = unique_app("sshpush");
+    // The app does not exist yet: the push creates it, as Dokku does.
+    source
+        .push_ssh(&server, &app, "master")
+        .succeeds()
+        .has(&format!("remote: -----> Building {app} from Dockerfile"))
+        .has("remote: =====> Application deployed:");
+    let addr = dyno_addr(&berth, &app, "web.1");
+    assert_eq!(http_get(&addr, "x", "/").unwrap(), (200, "hello\n".into()));
+
+    server
+        .ssh(["config:set", &app, "MESSAGE='over ssh'"])
+        .succeeds()
+        .stdout_has(&format!("-----> Restarting app {app}"));
+    assert_eq!(
+        http_get(&dyno_addr(&berth, &app, "web.1"), "x", "/")
+            .unwrap()
+            .1,
+        "over ssh\n"
+    );
+    server
+        .ssh(["run", &app, "printenv", "MESSAGE"])
+        .succeeds()
+        .stdout_is("over ssh\n");
+    server
+        .ssh(["logs", &app, "-q", "-n", "2"])
+        .succeeds()
+        .stdout_is("listening on 5000\nGET /\n");
+    server
+        .ssh(["ps:report", &app, "--running"])
+        .succeeds()
+        .stdout_is("true\n");
+
+    // A second push deploys new code; fetching works too.
+    source
+        .write("Procfile", "web: perl /app/server.pl\n")
+        .commit("v2");
+    source.push_ssh(&server, &app, "master").succeeds();
+    let clone = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("git")
+        .args(["clone", "-q", &server.remote_url(&app)])
+        .arg(clone.path().join("copy"))
+        .env("GIT_SSH_COMMAND", server.git_ssh_command())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(clone.path().join("copy/server.pl").is_file());
+
+    server.ssh(["--force", "apps:destroy", &app]).succeeds();
+    server.ssh(["apps:exists", &app]).fails(20);
+}
+
+#[test]
+fn push_refused_when_autocreation_is_disabled() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    berth
+        .cmd(["apps:set", "--global", "disable-autocreation", "true"])
+        .succeeds();
+    let source = Source::new("hello");
+    source
+        .push_ssh(&server, "nope", "master")
+        .fails()
+        .has("Re-enable app auto-creation or create an app with 'dokku apps:create nope'");
+    berth.cmd(["apps:exists", "nope"]).fails(20);
+}
+
+#[test]
+fn push_of_more_than_100_mb_of_history_completes() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let source = Source::new("hello");
+    // 3 × 36 MiB of incompressible data in history; the last commit removes
+    // it, so the build context stays small.
+    for i in 0..3 {
+        let mut data = vec![0u8; 36 << 20];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ i;
+        for chunk in data.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+        }
+        std::fs::write(source.path().join(format!("blob{i}.bin")), data).unwrap();
+        source.commit(&format!("blob {i}"));
+    }
+    for i in 0..3 {
+        std::fs::remove_file(source.path().join(format!("blob{i}.bin"))).unwrap();
+    }
+    source.commit("drop blobs");
+    let app = unique_app("bighistory");
+    source
+        .push_ssh(&server, &app, "master")
+        .succeeds()
+        .has("remote: =====> Application deployed:");
+    let packed: u64 = walk_size(&berth.dokku_root().join(&app).join("objects"));
+    assert!(packed > 100 << 20, "history arrived: {packed} bytes");
+}
+
+fn walk_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk_size(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
