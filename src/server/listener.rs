@@ -34,6 +34,12 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    // This loop replaces russh's, which is what would apply
+                    // `Config::nodelay`: without it Nagle and delayed ACKs
+                    // add ~40 ms to each handshake round trip.
+                    if config.nodelay {
+                        let _ = socket.set_nodelay(true);
+                    }
                     connections.spawn(connection(
                         socket,
                         peer,
