@@ -42,6 +42,20 @@ fn push_over_ssh_creates_deploys_and_is_managed_over_ssh() {
         .ssh(["ps:report", &app, "--running"])
         .succeeds()
         .stdout_is("true\n");
+    // Interactive commands get a terminal inside the container when the
+    // client asked for one (ssh -t), and plain pipes otherwise.
+    let tty = server.ssh(["run", &app, "tty"]).tty().succeeds().stdout();
+    assert!(tty.starts_with("/dev/pts/"), "{tty:?}");
+    server
+        .ssh(["run", &app, "tty"])
+        .fails(1)
+        .stdout_is("not a tty\n");
+    server
+        .ssh(["enter", &app, "web", "printenv", "DYNO"])
+        .succeeds()
+        .stdout_is("web.1\n");
+    let tty = server.ssh(["enter", &app, "web.1", "tty"]).tty().succeeds().stdout();
+    assert!(tty.starts_with("/dev/pts/"), "{tty:?}");
 
     // A second push deploys new code; fetching works too.
     source
