@@ -7,9 +7,9 @@
 
 use crate::app_name::AppName;
 use crate::context::Context;
+use crate::dynos as state;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::plugins::scheduler_docker_local::state;
 use crate::plugins::{Command, Plugin};
 use crate::procfile;
 use crate::property_set::{self, Property, Reach};
@@ -50,6 +50,12 @@ pub static PLUGIN: Plugin = Plugin {
             usage: "[<app>]",
             description: "Start previously running apps e.g. after reboot",
             run: restore,
+        },
+        Command {
+            name: "ps:retire",
+            usage: "[--wait]",
+            description: "Stops old containers whose retirement time has come",
+            run: retire,
         },
         Command {
             name: "ps:scale",
@@ -251,6 +257,13 @@ fn restore(ctx: &Context, args: Vec<String>) -> Result<()> {
             failed.join(", ")
         )))
     }
+}
+
+fn retire(ctx: &Context, args: Vec<String>) -> Result<()> {
+    ctx.out.info1_quiet("Retiring old containers and images")?;
+    let wait = args.iter().any(|a| a == "--wait");
+    ctx.fire("scheduler-retire", if wait { &["--wait"] } else { &[] })?;
+    Ok(())
 }
 
 fn scale(ctx: &Context, args: Vec<String>) -> Result<()> {

@@ -20,6 +20,7 @@ pub mod channel;
 pub mod child;
 pub mod host_key;
 pub mod listener;
+pub mod platform;
 pub mod pty;
 pub mod session;
 
@@ -89,6 +90,11 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         nodelay: true,
         ..Config::default()
     });
+    // Deploys run by this server's children leave retiring to it.
+    // SAFETY: no other thread runs yet; nothing reads the environment
+    // concurrently.
+    unsafe { std::env::set_var("BERTH_SERVER", "1") };
+    let platform = platform::Platform::start(ctx)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,6 +112,7 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
     // Sessions still running after the grace period are dropped here; their
     // process groups are killed as they go.
     runtime.shutdown_timeout(Duration::from_secs(1));
+    platform.stop();
     served
 }
 

@@ -81,6 +81,14 @@ impl SshServer {
         wait_timeout(&mut self.child, RUN_TIMEOUT).expect("server stops")
     }
 
+    /// The port the server's nginx answers HTTP on (the global proxy port).
+    pub fn http_port(&self) -> u16 {
+        std::fs::read_to_string(self.lib_root.join("config/proxy/--global/proxy-port"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .expect("proxy port set at launch")
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -134,6 +142,12 @@ impl SshServer {
     }
 
     fn launch(dokku_root: PathBuf, lib_root: PathBuf, client_dir: PathBuf) -> SshServer {
+        // The server also runs nginx: each test's on a port of its own.
+        let proxy_port = lib_root.join("config/proxy/--global/proxy-port");
+        if !proxy_port.exists() {
+            std::fs::create_dir_all(proxy_port.parent().unwrap()).expect("proxy config dir");
+            std::fs::write(&proxy_port, free_port().to_string()).expect("proxy port");
+        }
         let mut last_log = String::new();
         for _ in 0..5 {
             let port = free_port();

@@ -176,6 +176,19 @@ fn keep_app_files(ctx: &Context, app: &AppName, repo: &AppRepo, commit: git2::Oi
             remove_file(&kept)?;
         }
     }
+    // The app's own nginx template, used by the proxy on its next rebuild.
+    let template_path = property(ctx, "nginx", app, "nginx-conf-sigil-path")?
+        .unwrap_or_else(|| "nginx.conf.hbs".into());
+    let kept = ctx
+        .store
+        .data_dir("nginx-vhosts", &scope)
+        .join("nginx.conf.hbs");
+    match repo.file(commit, &template_path)? {
+        Some(bytes) => write_atomic(&kept, &bytes, FILE_MODE)?,
+        None => {
+            remove_file(&kept)?;
+        }
+    }
     let appjson_path =
         property(ctx, "app-json", app, "appjson-path")?.unwrap_or_else(|| "app.json".into());
     let kept = ctx.store.data_dir("app-json", &scope).join("app.json");

@@ -9,7 +9,8 @@
 //! Triggers answered: `release-and-deploy`, `deploy`, `app-restart`,
 //! `scheduler-stop`, `pre-delete`, `post-app-rename-setup`, `post-app-rename`.
 
-pub mod state;
+mod health;
+mod retire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpStream};
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::app_name::AppName;
 use crate::context::Context;
+use crate::dynos::{self as state, Dyno};
 use crate::engine::models::{
     ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum,
 };
@@ -25,7 +27,6 @@ use crate::error::{Error, Result};
 use crate::plugins::Plugin;
 use crate::procfile::Procfile;
 use crate::store::Scope;
-use state::Dyno;
 
 /// The bridge network every app container joins; the proxy reaches them here.
 pub const NETWORK: &str = "berth";
@@ -47,6 +48,7 @@ pub static PLUGIN: Plugin = Plugin {
         ("post-app-rename-setup", trigger_post_app_rename_setup),
         ("pre-delete", trigger_pre_delete),
         ("release-and-deploy", trigger_deploy),
+        ("scheduler-retire", trigger_scheduler_retire),
         ("scheduler-stop", trigger_scheduler_stop),
     ],
 };
@@ -97,6 +99,17 @@ fn trigger_scheduler_stop(ctx: &Context, args: &[String]) -> Result<String> {
     Ok(String::new())
 }
 
+/// `scheduler-retire [--wait]`: stops the old containers whose time has
+/// come (with `--wait`, keeps going until none is left).
+fn trigger_scheduler_retire(ctx: &Context, args: &[String]) -> Result<String> {
+    if args.iter().any(|a| a == "--wait") {
+        retire::retire_until_empty(ctx)?;
+    } else {
+        retire::retire_due(ctx)?;
+    }
+    Ok(String::new())
+}
+
 /// `pre-delete APP`: removes the app's containers and images.
 fn trigger_pre_delete(ctx: &Context, args: &[String]) -> Result<String> {
     let app = app_arg(ctx, args)?;
@@ -142,7 +155,7 @@ fn remove_everything(ctx: &Context, app: &AppName, images: bool) -> Result<()> {
     Ok(())
 }
 
-fn stop_timeout(ctx: &Context, app: &AppName) -> Result<i32> {
+pub(crate) fn stop_timeout(ctx: &Context, app: &AppName) -> Result<i32> {
     let value = match ctx
         .store
         .property("ps", &Scope::App(app.clone()), "stop-timeout-seconds")?
@@ -205,10 +218,14 @@ struct Release {
     env: BTreeMap<String, String>,
     port: u16,
     policy: RestartPolicy,
-    stop_timeout: i32,
 }
 
-/// Runs the release `dokku/<app>:<tag>` at the app's scale.
+/// Runs the release `dokku/<app>:<tag>` at the app's scale, without
+/// downtime: every new container starts and passes its check beside the
+/// old ones; then the state files and the proxy switch to the new ones in
+/// one step (undone if nginx refuses); then the old containers retire
+/// after `wait-to-retire` seconds. Any failure before the switch removes
+/// only the new containers: the running release is never touched.
 pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
     let engine = Engine::connect()?;
     let image = format!("dokku/{app}:{tag}");
@@ -226,12 +243,12 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
         procfile,
         env: ctx.store.merged_env(app)?,
         policy: restart_policy(ctx, app)?,
-        stop_timeout: stop_timeout(ctx, app)?,
     };
     engine.ensure_network(NETWORK)?;
     ctx.out
         .info1(format!("Deploying {app} via the docker-local scheduler..."))?;
     let scale = state::scale(&ctx.store, app)?;
+    let mut started: Vec<Started> = Vec::new();
     for (kind, count) in &scale {
         let count = if kind != "web" && *count > 0 && release.procfile.command(kind).is_none() {
             ctx.out.warn(format!(
@@ -246,45 +263,125 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
                 kind: kind.clone(),
                 index,
             };
-            start_dyno(ctx, &engine, app, &release, &dyno)?;
+            if health::mode(ctx, app, kind)? == health::Mode::Disabled
+                && let Some(old) = crate::dynos::container_id(&ctx.store, app, &dyno)
+            {
+                // checks:disable: the old container stops first (downtime).
+                engine.stop_container(&old, stop_timeout(ctx, app)?)?;
+            }
+            match start_new(ctx, &engine, app, &release, &dyno) {
+                Ok(new) => started.push(new),
+                Err(e) => {
+                    discard(&engine, &started);
+                    return Err(e);
+                }
+            }
         }
     }
-    retire_surplus(ctx, &engine, app, &scale, release.stop_timeout)?;
+
+    // The switch: state files first (the proxy reads them), then the proxy.
+    let before = state::snapshot(&ctx.store, app)?;
+    let switched = switch(ctx, app, &started, &release);
+    if let Err(e) = switched {
+        before.restore(&ctx.store, app)?;
+        discard(&engine, &started);
+        return Err(e);
+    }
+
+    // Names follow the release: the old holder of a name steps aside.
+    let mut retiring = Vec::new();
+    for dyno in before.dynos() {
+        if let Some(id) = before.container(dyno) {
+            retiring.push(id.to_string());
+        }
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    for id in &retiring {
+        if let Some(name) = engine.inspect_container(id)?.and_then(|c| c.name) {
+            let name = name.trim_start_matches('/');
+            if !name.contains(".retired-") {
+                engine.rename_container(id, &format!("{name}.retired-{stamp}"))?;
+            }
+        }
+    }
+    for new in &started {
+        engine.rename_container(&new.id, &format!("{app}.{}", new.dyno.name()))?;
+    }
+    let wait = retire::wait_to_retire(ctx, app)?;
+    if !retiring.is_empty() {
+        ctx.out
+            .info1(format!("Shutting down old containers in {wait} seconds"))?;
+        retire::schedule(ctx, app, &retiring, wait)?;
+        if wait == 0 {
+            retire::retire_due(ctx)?;
+        } else if std::env::var_os("BERTH_SERVER").is_none() {
+            retire::spawn_detached_retirer();
+        }
+    }
     ctx.fire(
         "post-deploy",
         &[app.as_str(), &release.port.to_string(), "", tag],
     )?;
     ctx.out.info2("Application deployed:")?;
-    for dyno in state::dynos(&ctx.store, app)?
-        .iter()
-        .filter(|d| d.kind == "web")
-    {
-        if let Some((ip, port)) = state::address(&ctx.store, app, dyno) {
-            ctx.out.verbose(format!("http://{ip}:{port}"))?;
-        }
+    for url in ctx.fire("domains-urls", &[app.as_str(), "urls"])?.lines() {
+        ctx.out.verbose(url)?;
     }
     Ok(())
 }
 
-/// Starts the new container for one dyno, checks it, then retires the old
-/// one and takes over its name.
-fn start_dyno(
+/// A new container that passed its check, not yet carrying its name.
+struct Started {
+    dyno: Dyno,
+    id: String,
+    ip: String,
+}
+
+fn discard(engine: &Engine, started: &[Started]) {
+    for new in started {
+        let _ = engine.remove_container(&new.id);
+    }
+}
+
+/// Points the state files at the new containers (dropping dynos beyond
+/// the scale) and rebuilds the proxy config.
+fn switch(ctx: &Context, app: &AppName, started: &[Started], release: &Release) -> Result<()> {
+    for dyno in state::dynos(&ctx.store, app)? {
+        if !started.iter().any(|s| s.dyno == dyno) {
+            state::forget(&ctx.store, app, &dyno)?;
+        }
+    }
+    for new in started {
+        state::record(&ctx.store, app, &new.dyno, &new.id, &new.ip, release.port)?;
+    }
+    ctx.fire("proxy-build-config", &[app.as_str()])?;
+    Ok(())
+}
+
+/// Starts the new container for one dyno under a temporary name and checks
+/// it. On failure it is removed and its last output shown.
+fn start_new(
     ctx: &Context,
     engine: &Engine,
     app: &AppName,
     release: &Release,
     dyno: &Dyno,
-) -> Result<()> {
-    let name = format!("{app}.{}", dyno.name());
-    let upcoming = format!("{name}.upcoming-{}", std::process::id());
+) -> Result<Started> {
+    let upcoming = format!("{app}.{}.upcoming-{}", dyno.name(), std::process::id());
     engine.remove_container(&upcoming)?;
     let body = container_body(app, release, dyno)?;
     let id = engine.create_container(&upcoming, body)?;
     let checked = engine
         .start_container(&id)
-        .and_then(|()| check(ctx, engine, &id, dyno, release.port));
-    let ip = match checked {
-        Ok(ip) => ip,
+        .and_then(|()| check(ctx, engine, app, &id, dyno, release.port));
+    match checked {
+        Ok(ip) => Ok(Started {
+            dyno: dyno.clone(),
+            id,
+            ip,
+        }),
         Err(e) => {
             let logs = last_logs(engine, &id);
             engine.remove_container(&id)?;
@@ -292,18 +389,12 @@ fn start_dyno(
                 ctx.out.warn(format!("Last output of {}:", dyno.name()))?;
                 ctx.out.warn(logs)?;
             }
-            return Err(Error::fail(format!(
+            Err(Error::fail(format!(
                 "Could not start due to 1 failed checks ({}): {e}",
                 dyno.name()
-            )));
+            )))
         }
-    };
-    if let Some(old) = engine.inspect_container(&name)?.and_then(|c| c.id) {
-        engine.stop_container(&old, release.stop_timeout)?;
-        engine.remove_container(&old)?;
     }
-    engine.rename_container(&id, &name)?;
-    state::record(&ctx.store, app, dyno, &id, &ip, release.port)
 }
 
 fn container_body(app: &AppName, release: &Release, dyno: &Dyno) -> Result<ContainerCreateBody> {
@@ -343,37 +434,79 @@ fn container_body(app: &AppName, release: &Release, dyno: &Dyno) -> Result<Conta
     })
 }
 
-/// Waits until the new container is ready: a web container listens on its
-/// port, any other stays up for a moment. Returns its IP on berth's network.
-fn check(ctx: &Context, engine: &Engine, id: &str, dyno: &Dyno, port: u16) -> Result<String> {
-    ctx.out
-        .verbose_quiet(format!("Attempting pre-flight checks ({})", dyno.name()))?;
+/// Waits until the new container is ready (see [`health`]). Returns its
+/// IP on berth's network.
+fn check(
+    ctx: &Context,
+    engine: &Engine,
+    app: &AppName,
+    id: &str,
+    dyno: &Dyno,
+    port: u16,
+) -> Result<String> {
     let started = Instant::now();
-    let limit = if dyno.kind == "web" {
-        LISTEN_TIMEOUT
-    } else {
-        UPTIME_CHECK
-    };
-    loop {
+    // A container counts as alive while running and not restarted: with a
+    // restart policy a crashing one looks running again within moments.
+    let inspect = || -> Result<(bool, String, i64)> {
         let info = engine
             .inspect_container(id)?
             .ok_or_else(|| Error::fail("the container disappeared"))?;
         let state = info.state.unwrap_or_default();
-        // With a restart policy a crashing container looks "running" again
-        // within moments: a restart during the check is a failure too.
         let restarted = state.restarting == Some(true) || info.restart_count.unwrap_or(0) > 0;
-        if state.running != Some(true) || restarted {
-            return Err(Error::fail(format!(
-                "the container exited with status {}",
-                state.exit_code.unwrap_or_default()
-            )));
-        }
         let ip = info
             .network_settings
             .and_then(|n| n.networks)
             .and_then(|mut n| n.remove(NETWORK))
             .and_then(|e| e.ip_address)
             .unwrap_or_default();
+        Ok((
+            state.running == Some(true) && !restarted,
+            ip,
+            state.exit_code.unwrap_or_default(),
+        ))
+    };
+    let alive = || inspect().map(|(alive, ..)| alive);
+    let (running, ip, code) = inspect()?;
+    if !running {
+        return Err(Error::fail(format!(
+            "the container exited with status {code}"
+        )));
+    }
+    let mode = health::mode(ctx, app, &dyno.kind)?;
+    if mode != health::Mode::Checked {
+        ctx.out.info2_quiet(format!(
+            "Zero downtime checks have been skipped ({})",
+            dyno.name()
+        ))?;
+        return Ok(ip);
+    }
+    ctx.out
+        .verbose_quiet(format!("Attempting pre-flight checks ({})", dyno.name()))?;
+    let defined = health::defined(ctx, app, &dyno.kind)?;
+    if !defined.is_empty() {
+        let domains = ctx.fire("domains-list", &[app.as_str()])?;
+        let host = domains
+            .lines()
+            .find(|d| !d.is_empty() && *d != "localhost" && !d.contains('*'))
+            .unwrap_or("localhost")
+            .to_string();
+        for healthcheck in &defined {
+            health::run(ctx, healthcheck, &ip, port, &host, &alive)?;
+        }
+        return Ok(ip);
+    }
+    let limit = if dyno.kind == "web" {
+        LISTEN_TIMEOUT
+    } else {
+        UPTIME_CHECK
+    };
+    loop {
+        let (running, ip, code) = inspect()?;
+        if !running {
+            return Err(Error::fail(format!(
+                "the container exited with status {code}"
+            )));
+        }
         if dyno.kind == "web" {
             if let Ok(addr) = format!("{ip}:{port}").parse::<SocketAddr>()
                 && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
@@ -406,31 +539,4 @@ fn last_logs(engine: &Engine, id: &str) -> String {
         },
     );
     String::from_utf8_lossy(&text).trim_end().to_string()
-}
-
-/// Removes containers beyond the scale: higher indexes, and types scaled to
-/// zero or gone from the scale.
-fn retire_surplus(
-    ctx: &Context,
-    engine: &Engine,
-    app: &AppName,
-    scale: &[(String, u32)],
-    timeout: i32,
-) -> Result<()> {
-    let wanted = |dyno: &Dyno| {
-        scale
-            .iter()
-            .any(|(kind, count)| *kind == dyno.kind && dyno.index <= *count)
-    };
-    for dyno in state::dynos(&ctx.store, app)? {
-        if wanted(&dyno) {
-            continue;
-        }
-        if let Some(id) = state::container_id(&ctx.store, app, &dyno) {
-            engine.stop_container(&id, timeout)?;
-            engine.remove_container(&id)?;
-        }
-        state::forget(&ctx.store, app, &dyno)?;
-    }
-    Ok(())
 }

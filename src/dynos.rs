@@ -1,6 +1,8 @@
-//! What the scheduler records per app, where Dokku records it: the
-//! `CONTAINER.<type>.<n>`, `IP.<type>.<n>` and `PORT.<type>.<n>` files in
-//! the app's folder, and the scale in `config/ps/<app>/scale`.
+//! An app's dynos as Dokku records them: the `CONTAINER.<type>.<n>`,
+//! `IP.<type>.<n>` and `PORT.<type>.<n>` files in the app's folder, and the
+//! scale in `config/ps/<app>/scale`. The scheduler writes them; `ps`,
+//! `run`, `logs`, `enter` and the proxy read them (Dokku's common functions
+//! play this part).
 
 use std::path::Path;
 
@@ -150,5 +152,54 @@ mod tests {
         );
         assert!(parse_scale("web").is_err());
         assert!(parse_scale("web=x").is_err());
+    }
+}
+
+/// The recorded dynos with their files, to put back if a switch fails.
+pub struct Snapshot {
+    entries: Vec<(Dyno, String, String, String)>,
+}
+
+pub fn snapshot(store: &Store, app: &AppName) -> Result<Snapshot> {
+    let dir = store.app_dir(app);
+    let mut entries = Vec::new();
+    for dyno in dynos(store, app)? {
+        let get =
+            |prefix: &str| read(&dir, &format!("{prefix}.{}", dyno.name())).unwrap_or_default();
+        entries.push((dyno.clone(), get("CONTAINER"), get("IP"), get("PORT")));
+    }
+    Ok(Snapshot { entries })
+}
+
+impl Snapshot {
+    /// The container id recorded for `dyno`, if any.
+    pub fn container(&self, dyno: &Dyno) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(d, ..)| d == dyno)
+            .map(|(_, id, ..)| id.as_str())
+            .filter(|id| !id.is_empty())
+    }
+
+    pub fn dynos(&self) -> impl Iterator<Item = &Dyno> {
+        self.entries.iter().map(|(d, ..)| d)
+    }
+
+    /// Puts the files back exactly as they were.
+    pub fn restore(&self, store: &Store, app: &AppName) -> Result<()> {
+        for dyno in dynos(store, app)? {
+            forget(store, app, &dyno)?;
+        }
+        let dir = store.app_dir(app);
+        for (dyno, id, ip, port) in &self.entries {
+            for (prefix, value) in [("IP", ip), ("PORT", port), ("CONTAINER", id)] {
+                write_atomic(
+                    &dir.join(format!("{prefix}.{}", dyno.name())),
+                    value.as_bytes(),
+                    FILE_MODE,
+                )?;
+            }
+        }
+        Ok(())
     }
 }

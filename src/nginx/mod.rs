@@ -1,0 +1,236 @@
+//! berth's nginx: one instance berth owns, configured entirely from the
+//! data root, so nothing in `/etc/nginx` matters and tests run isolated
+//! instances side by side.
+//!
+//! Layout (`$DOKKU_LIB_ROOT/data/nginx-vhosts/`): `nginx.conf` (the main
+//! config: includes `default.conf` and every `$DOKKU_ROOT/*/nginx.conf`),
+//! `default.conf` (the catch-all 404 server), `nginx.pid`, `error.log`,
+//! `temp/`. An app's config is installed only after `nginx -t` accepted
+//! the whole set with it, so the installed set is always valid and one
+//! app's broken config never reaches nginx.
+//!
+//! Architecture invariant: nginx is started with an argv list and
+//! configured only through files rendered here and in the nginx-vhosts
+//! plugin; nothing else writes nginx configuration.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, IoContext, Result};
+use crate::store::Store;
+use crate::store::atomic::{create_dir_all, write_atomic};
+use crate::store::lock::LockGuard;
+
+const NGINX: &str = "nginx";
+
+pub struct Nginx {
+    dir: PathBuf,
+    dokku_root: PathBuf,
+}
+
+impl Nginx {
+    pub fn new(store: &Store) -> Nginx {
+        Nginx {
+            dir: store.lib_root().join("data/nginx-vhosts"),
+            dokku_root: store.dokku_root().to_path_buf(),
+        }
+    }
+
+    pub fn main_config(&self) -> PathBuf {
+        self.dir.join("nginx.conf")
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.dir.join("nginx.pid")
+    }
+
+    /// Serialises config changes: a candidate is tested against the set it
+    /// will join.
+    pub fn lock(&self) -> Result<LockGuard> {
+        LockGuard::acquire(&self.dir.join(".config.lock"))
+    }
+
+    /// Writes the main config and the default server; `ports` are the
+    /// ports the catch-all 404 server listens on.
+    pub fn write_base(&self, ports: &[u16]) -> Result<()> {
+        create_dir_all(&self.dir.join("temp"))?;
+        write_atomic(
+            &self.default_config(),
+            default_server(ports).as_bytes(),
+            0o644,
+        )?;
+        write_atomic(
+            &self.main_config(),
+            self.render_main(&self.dokku_root.join("*/nginx.conf"))
+                .as_bytes(),
+            0o644,
+        )
+    }
+
+    fn default_config(&self) -> PathBuf {
+        self.dir.join("default.conf")
+    }
+
+    fn render_main(&self, apps_glob: &Path) -> String {
+        let dir = self.dir.display();
+        format!(
+            "# Written by berth; changes are overwritten.\n\
+             worker_processes auto;\n\
+             pid {dir}/nginx.pid;\n\
+             error_log {dir}/error.log warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n\
+             \x20 include /etc/nginx/mime.types;\n\
+             \x20 default_type application/octet-stream;\n\
+             \x20 sendfile on;\n\
+             \x20 server_tokens off;\n\
+             \x20 access_log off;\n\
+             \x20 server_names_hash_bucket_size 128;\n\
+             \x20 client_body_temp_path {dir}/temp/client_body;\n\
+             \x20 proxy_temp_path {dir}/temp/proxy;\n\
+             \x20 fastcgi_temp_path {dir}/temp/fastcgi;\n\
+             \x20 uwsgi_temp_path {dir}/temp/uwsgi;\n\
+             \x20 scgi_temp_path {dir}/temp/scgi;\n\
+             \x20 # Keep-alive to upstreams for plain requests, upgrade for websockets.\n\
+             \x20 map $http_upgrade $berth_connection {{ default upgrade; '' ''; }}\n\
+             \x20 include {dir}/default.conf;\n\
+             \x20 include {};\n\
+             }}\n",
+            apps_glob.display()
+        )
+    }
+
+    /// Tests the installed set with `candidate` standing in for `app`'s
+    /// config. Returns nginx's complaint when it refuses.
+    pub fn test_with(&self, app: &str, candidate: &Path) -> Result<()> {
+        let mut includes = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&self.dokku_root) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name.to_string_lossy() == app {
+                    continue;
+                }
+                let conf = entry.path().join("nginx.conf");
+                if conf.is_file() {
+                    includes.push(conf);
+                }
+            }
+        }
+        includes.push(candidate.to_path_buf());
+        let main = self.dir.join(format!(".test-{}.conf", std::process::id()));
+        let mut text = String::new();
+        for include in &includes {
+            text.push_str(&format!("include {};\n", include.display()));
+        }
+        let list = self.dir.join(format!(".test-{}.list", std::process::id()));
+        write_atomic(&list, text.as_bytes(), 0o644)?;
+        write_atomic(&main, self.render_main(&list).as_bytes(), 0o644)?;
+        let result = self.run_test(&main);
+        let _ = std::fs::remove_file(&main);
+        let _ = std::fs::remove_file(&list);
+        result
+    }
+
+    /// `nginx -t` on the installed set.
+    pub fn test(&self) -> Result<()> {
+        self.run_test(&self.main_config())
+    }
+
+    fn run_test(&self, main: &Path) -> Result<()> {
+        let output = Command::new(NGINX)
+            .arg("-t")
+            .arg("-q")
+            .arg("-c")
+            .arg(main)
+            .arg("-p")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::fail(format!("Unable to run nginx: {e} (is nginx installed?)")))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&output.stderr);
+        let message: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("configuration file") || l.contains("failed"))
+            .collect();
+        Err(Error::fail(format!(
+            "nginx refused the config: {}",
+            message.join(" ").trim()
+        )))
+    }
+
+    /// The running master's pid, if nginx runs.
+    fn master(&self) -> Option<nix::unistd::Pid> {
+        let pid: i32 = std::fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let pid = nix::unistd::Pid::from_raw(pid);
+        nix::sys::signal::kill(pid, None).ok().map(|()| pid)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.master().is_some()
+    }
+
+    /// Graceful reload: new workers take the new config, old workers finish
+    /// their requests. Nothing to do when nginx is not running.
+    pub fn reload(&self) -> Result<()> {
+        if let Some(pid) = self.master() {
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP)
+                .map_err(|e| Error::fail(format!("Unable to reload nginx: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Asks the running nginx to finish its requests and exit.
+    pub fn quit(&self) {
+        if let Some(pid) = self.master() {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
+        }
+    }
+
+    /// The ports the catch-all server listens on now.
+    pub fn default_ports(&self) -> Vec<u16> {
+        std::fs::read_to_string(self.default_config())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix("listen ")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Starts nginx in the foreground as a child (for `berth server`).
+    pub fn spawn(&self) -> Result<std::process::Child> {
+        create_dir_all(&self.dir)?;
+        Command::new(NGINX)
+            .arg("-c")
+            .arg(self.main_config())
+            .arg("-p")
+            .arg(&self.dir)
+            .arg("-g")
+            .arg("daemon off;")
+            .stdin(Stdio::null())
+            .spawn()
+            .at("Unable to start nginx with", &self.main_config())
+    }
+}
+
+/// The catch-all: unknown hosts get 404, never some app.
+fn default_server(ports: &[u16]) -> String {
+    let mut text = String::from("# Written by berth: unknown hosts get 404.\nserver {\n");
+    for port in ports {
+        text.push_str(&format!("  listen {port} default_server;\n"));
+    }
+    text.push_str("  server_name _;\n  access_log off;\n  return 404;\n}\n");
+    text
+}

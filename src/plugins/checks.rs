@@ -1,0 +1,202 @@
+//! Dokku's `checks` plugin: which process types are checked before a
+//! deploy switches traffic (`checks:disable` / `enable` / `skip`), and how
+//! long old containers keep serving after a switch (`wait-to-retire`).
+//!
+//! Properties: `config/checks/<app>/{disabled,skipped}` (comma lists,
+//! `_all_` for every type), `config/checks/<app|--global>/wait-to-retire`.
+//! The checks themselves run in the scheduler, from app.json.
+
+use crate::app_name::AppName;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::plugins::{Command, Plugin};
+use crate::report::{self, ReportSpec, Rows};
+use crate::store::Scope;
+
+pub static PLUGIN: Plugin = Plugin {
+    name: "checks",
+    description: "Manage zero-downtime settings",
+    default_command: None,
+    commands: &[
+        Command {
+            name: "checks:disable",
+            usage: "<app> [process-type(s)]",
+            description: "Disable zero-downtime deployment for all processes (or comma-separated process-type list) ***WARNING: this will cause downtime during deployments***",
+            run: disable,
+        },
+        Command {
+            name: "checks:enable",
+            usage: "<app> [process-type(s)]",
+            description: "Enable zero-downtime deployment for all processes (or comma-separated process-type list)",
+            run: enable,
+        },
+        Command {
+            name: "checks:report",
+            usage: "[<app>] [<flag>]",
+            description: "Displays a checks report for one or more apps",
+            run: report,
+        },
+        Command {
+            name: "checks:set",
+            usage: "[--global|<app>] <key> <value>",
+            description: "Set or clear a checks property for an app",
+            run: set,
+        },
+        Command {
+            name: "checks:skip",
+            usage: "<app> [process-type(s)]",
+            description: "Skip zero-downtime checks for all processes (or comma-separated process-type list)",
+            run: skip,
+        },
+    ],
+    triggers: &[],
+};
+
+const ALL: &str = "_all_";
+
+fn list(ctx: &Context, app: &AppName, key: &str) -> Result<Vec<String>> {
+    Ok(ctx
+        .store
+        .property("checks", &Scope::App(app.clone()), key)?
+        .map(|v| {
+            v.split(',')
+                .map(str::to_string)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn write_list(ctx: &Context, app: &AppName, key: &str, items: &[String]) -> Result<()> {
+    ctx.store
+        .set_property("checks", &Scope::App(app.clone()), key, &items.join(","))
+}
+
+/// Moves `types` (or all) into `target` (`disabled`, `skipped` or neither).
+fn update(ctx: &Context, args: &[String], target: Option<&str>) -> Result<(AppName, String)> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let types: Vec<String> = match args.get(1) {
+        Some(list) => list.split(',').map(str::to_string).collect(),
+        None => vec![ALL.to_string()],
+    };
+    if let Some(bad) = types
+        .iter()
+        .find(|t| *t != ALL && !crate::procfile::is_valid_type(t))
+    {
+        return Err(Error::fail(format!(
+            "Invalid process type specified ({app}.{bad})"
+        )));
+    }
+    let _lock = ctx.store.lock(&Scope::App(app.clone()))?;
+    for key in ["disabled", "skipped"] {
+        let mut items = if types.iter().any(|t| t == ALL) {
+            Vec::new()
+        } else {
+            list(ctx, &app, key)?
+                .into_iter()
+                .filter(|t| !types.contains(t) && t != ALL)
+                .collect()
+        };
+        if target == Some(key) {
+            items.extend(types.iter().cloned());
+        }
+        write_list(ctx, &app, key, &items)?;
+    }
+    Ok((app, types.join(",")))
+}
+
+fn disable(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let (app, types) = update(ctx, &args, Some("disabled"))?;
+    if types == ALL {
+        ctx.out
+            .info1(format!("Disabling zero downtime for app ({app})"))
+    } else {
+        ctx.out.info1(format!(
+            "Disabling zero downtime for app's ({app}) proctypes ({types})"
+        ))
+    }
+}
+
+fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let (app, types) = update(ctx, &args, None)?;
+    if types == ALL {
+        ctx.out
+            .info1(format!("Enabling zero downtime for app's ({app})"))
+    } else {
+        ctx.out.info1(format!(
+            "Enabling zero downtime for app's ({app}) proctypes ({types})"
+        ))
+    }
+}
+
+fn skip(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let (app, types) = update(ctx, &args, Some("skipped"))?;
+    ctx.out.info1(format!(
+        "Skipping zero downtime for app's ({app}) proctypes ({types})"
+    ))
+}
+
+fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let global = args.iter().any(|a| a == "--global");
+    let args: Vec<String> = args.into_iter().filter(|a| a != "--global").collect();
+    let (scope, rest) = ctx.scope_and_rest(global, args)?;
+    let key = rest
+        .first()
+        .ok_or_else(|| Error::fail("No property specified"))?;
+    if key != "wait-to-retire" {
+        return Err(Error::fail(
+            "Invalid key specified, valid keys include: wait-to-retire",
+        ));
+    }
+    let value = rest.get(1).map_or("", String::as_str);
+    if value.is_empty() {
+        ctx.out.info2(format!("Unsetting {key}"))?;
+    } else {
+        value.parse::<u64>().map_err(|_| {
+            Error::fail(format!(
+                "Invalid value specified: {value} (a whole number of seconds)"
+            ))
+        })?;
+        ctx.out.info2(format!("Setting {key} to {value}"))?;
+    }
+    ctx.store.set_property("checks", &scope, key, value)
+}
+
+fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let spec = ReportSpec {
+        command: "checks:report",
+        title: "checks",
+        legacy_keys: false,
+    };
+    report::run(ctx, &spec, args, |app| {
+        let shown = |key: &str| -> Result<String> {
+            let items = list(ctx, app, key)?;
+            Ok(if items.is_empty() {
+                "none".into()
+            } else {
+                items.join(",")
+            })
+        };
+        let app_wait = ctx
+            .store
+            .property("checks", &Scope::App(app.clone()), "wait-to-retire")?
+            .unwrap_or_default();
+        let global_wait = ctx
+            .store
+            .property("checks", &Scope::Global, "wait-to-retire")?
+            .unwrap_or_default();
+        let computed = [&app_wait, &global_wait]
+            .into_iter()
+            .find(|v| !v.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "60".into());
+        let rows: Rows = vec![
+            ("--checks-disabled-list".into(), shown("disabled")?),
+            ("--checks-skipped-list".into(), shown("skipped")?),
+            ("--checks-wait-to-retire".into(), app_wait),
+            ("--checks-global-wait-to-retire".into(), global_wait),
+            ("--checks-computed-wait-to-retire".into(), computed),
+        ];
+        Ok(rows)
+    })
+}

@@ -1,0 +1,473 @@
+//! Dokku's `nginx-vhosts` plugin (`nginx:*`): each app's nginx config,
+//! rendered with handlebars from the bundled template
+//! (`plugins/nginx-vhosts/templates/nginx.conf.hbs`) or the app's own
+//! `nginx.conf.hbs`, checked with `nginx -t` before it replaces the old one.
+//!
+//! Answers `proxy-build-config`, `proxy-clear-config`, `post-domains-update`
+//! and `post-proxy-ports-update`. Reads domains and ports through the
+//! `domains-list` and `ports-get` triggers, listeners from the scheduler's
+//! `IP.web.<n>` files.
+
+mod properties;
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::app_name::AppName;
+use crate::context::Context;
+use crate::error::{Error, IoContext, Result};
+use crate::nginx::Nginx;
+use crate::plugins::{Command, Plugin};
+use crate::report::{self, ReportSpec, Rows};
+use crate::store::Scope;
+use crate::store::atomic::{remove_file, write_atomic};
+
+const DEFAULT_TEMPLATE: &str =
+    include_str!("../../../plugins/nginx-vhosts/templates/nginx.conf.hbs");
+
+pub static PLUGIN: Plugin = Plugin {
+    name: "nginx",
+    description: "Manage the nginx proxy",
+    default_command: None,
+    commands: &[
+        Command {
+            name: "nginx:access-logs",
+            usage: "<app> [-t]",
+            description: "Show the nginx access logs for an application (-t follows)",
+            run: access_logs,
+        },
+        Command {
+            name: "nginx:build-config",
+            usage: "<app>",
+            description: "(Re)builds nginx config for given app",
+            run: build_config_command,
+        },
+        Command {
+            name: "nginx:error-logs",
+            usage: "<app> [-t]",
+            description: "Show the nginx error logs for an application (-t follows)",
+            run: error_logs,
+        },
+        Command {
+            name: "nginx:reload",
+            usage: "",
+            description: "Reloads nginx gracefully",
+            run: reload,
+        },
+        Command {
+            name: "nginx:report",
+            usage: "[<app>] [<flag>]",
+            description: "Displays an nginx report for one or more apps",
+            run: report,
+        },
+        Command {
+            name: "nginx:set",
+            usage: "[--global|<app>] <property> (<value>)",
+            description: "Set or clear an nginx property for an app",
+            run: set,
+        },
+        Command {
+            name: "nginx:show-config",
+            usage: "<app>",
+            description: "Display app nginx config",
+            run: show_config,
+        },
+        Command {
+            name: "nginx:validate-config",
+            usage: "[<app>] [--clean]",
+            description: "Validates and optionally cleans up invalid nginx configurations",
+            run: validate_config,
+        },
+    ],
+    triggers: &[
+        ("post-domains-update", trigger_rebuild_if_deployed),
+        ("post-proxy-ports-update", trigger_rebuild_if_deployed),
+        ("pre-delete", trigger_clear_config),
+        ("proxy-build-config", trigger_build_config),
+        ("proxy-clear-config", trigger_clear_config),
+        ("proxy-start", trigger_proxy_start),
+    ],
+};
+
+fn app_config(ctx: &Context, app: &AppName) -> PathBuf {
+    ctx.store.app_dir(app).join("nginx.conf")
+}
+
+/// A property's value: the app's, else the global one, else the default.
+fn computed(ctx: &Context, app: &AppName, name: &str) -> Result<String> {
+    let property = properties::find(name)
+        .ok_or_else(|| Error::fail(format!("unknown nginx property {name}")))?;
+    for scope in [Scope::App(app.clone()), Scope::Global] {
+        if let Some(value) = ctx.store.property("nginx", &scope, name)? {
+            return Ok(value);
+        }
+    }
+    Ok(properties::default_for(property, app))
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `scheme:host:container` → (scheme, host port, container port).
+fn parse_map(map: &str) -> Option<(String, u16, u16)> {
+    let mut parts = map.split(':');
+    let (scheme, host, container) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((
+        scheme.to_string(),
+        host.parse().ok()?,
+        container.parse().ok()?,
+    ))
+}
+
+/// The web listeners the scheduler recorded: `ip` per `web.<n>`.
+fn web_ips(ctx: &Context, app: &AppName) -> Vec<String> {
+    let dir = ctx.store.app_dir(app);
+    let mut found: Vec<(u32, String)> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let index = name.strip_prefix("IP.web.")?.parse().ok()?;
+            let ip = std::fs::read_to_string(e.path()).ok()?.trim().to_string();
+            Some((index, ip))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, ip)| ip).collect()
+}
+
+/// Renders, checks and installs the app's config, then reloads nginx.
+/// A config nginx refuses is never installed: the app keeps its last good
+/// one and the error names nginx's complaint.
+pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
+    let enabled = ctx.fire("proxy-is-enabled", &[app.as_str()])?;
+    let ips = web_ips(ctx, app);
+    let domains = lines(&ctx.fire("domains-list", &[app.as_str()])?);
+    if enabled.trim() == "false" {
+        ctx.out
+            .info1(format!("Nginx support is disabled for app ({app})"))?;
+        return clear_config(ctx, app);
+    }
+    if ips.is_empty() || domains.is_empty() {
+        return clear_config(ctx, app);
+    }
+    let mut maps = Vec::new();
+    let mut upstreams = Vec::new();
+    for map in lines(&ctx.fire("ports-get", &[app.as_str()])?) {
+        let Some((scheme, host_port, container_port)) = parse_map(&map) else {
+            continue;
+        };
+        if scheme != "http" {
+            ctx.out.warn(format!(
+                "Ignoring detected {scheme} port mapping without an accompanying ssl certificate ({map})"
+            ))?;
+            continue;
+        }
+        let upstream = format!("{app}-{container_port}");
+        if !upstreams
+            .iter()
+            .any(|u: &serde_json::Value| u["name"] == upstream)
+        {
+            let servers: Vec<String> = ips
+                .iter()
+                .map(|ip| format!("{ip}:{container_port}"))
+                .collect();
+            upstreams.push(json!({ "name": upstream, "servers": servers }));
+        }
+        maps.push(json!({ "scheme": scheme, "host_port": host_port, "container_port": container_port, "upstream": upstream }));
+    }
+    if maps.is_empty() {
+        return clear_config(ctx, app);
+    }
+    let mut data = serde_json::Map::new();
+    for property in properties::PROPERTIES {
+        let value = computed(ctx, app, property.name)?;
+        if !value.is_empty() {
+            properties::check(property, &value)?;
+        }
+        data.insert(property.name.replace('-', "_"), json!(value));
+    }
+    data.insert("keepalive".into(), data["proxy_keepalive"].clone());
+    data.insert("APP".into(), json!(app.as_str()));
+    data.insert(
+        "DOKKU_ROOT".into(),
+        json!(ctx.store.dokku_root().display().to_string()),
+    );
+    data.insert(
+        "DOKKU_LIB_ROOT".into(),
+        json!(ctx.store.lib_root().display().to_string()),
+    );
+    data.insert(
+        "app_dir".into(),
+        json!(ctx.store.app_dir(app).display().to_string()),
+    );
+    data.insert("NOSSL_SERVER_NAME".into(), json!(domains.join(" ")));
+    data.insert("DOKKU_APP_WEB_LISTENERS".into(), json!(ips.join(" ")));
+    data.insert(
+        "ipv6".into(),
+        json!(std::path::Path::new("/proc/net/if_inet6").exists()),
+    );
+    data.insert("maps".into(), json!(maps));
+    data.insert("upstreams".into(), json!(upstreams));
+
+    let (template, source) = template_for(ctx, app)?;
+    ctx.out.info1(format!(
+        "Configuring {}...(using {source} template)",
+        domains.join(" ")
+    ))?;
+    let mut registry = handlebars::Handlebars::new();
+    registry.register_escape_fn(properties::escape);
+    let rendered = registry.render_template(&template, &data).map_err(|e| {
+        Error::fail(format!(
+            "Unable to render the nginx template for {app}: {e}"
+        ))
+    })?;
+
+    let nginx = Nginx::new(&ctx.store);
+    let _lock = nginx.lock()?;
+    let ports: Vec<u16> = maps
+        .iter()
+        .filter_map(|m| m["host_port"].as_u64())
+        .map(|p| p as u16)
+        .collect();
+    nginx.add_default_ports(ctx, &ports)?;
+    std::fs::create_dir_all(ctx.store.app_dir(app).join("nginx.conf.d"))
+        .at("Unable to create", &ctx.store.app_dir(app))?;
+    let target = app_config(ctx, app);
+    let candidate = target.with_file_name(format!(".nginx.conf.{}", std::process::id()));
+    write_atomic(&candidate, rendered.as_bytes(), 0o644)?;
+    if let Err(e) = nginx.test_with(app.as_str(), &candidate) {
+        let _ = std::fs::remove_file(&candidate);
+        return Err(e);
+    }
+    std::fs::rename(&candidate, &target).at("Unable to install", &target)?;
+    ctx.out.info1("Creating http nginx.conf")?;
+    ctx.out.verbose("Reloading nginx")?;
+    ctx.fire("nginx-pre-reload", &[app.as_str()])?;
+    nginx.reload()
+}
+
+/// The app's own `nginx.conf.hbs` (kept from its last build) unless
+/// `disable-custom-config`, else the bundled template.
+fn template_for(ctx: &Context, app: &AppName) -> Result<(String, &'static str)> {
+    if computed(ctx, app, "disable-custom-config")? != "true" {
+        let custom = ctx
+            .store
+            .data_dir("nginx-vhosts", &Scope::App(app.clone()))
+            .join("nginx.conf.hbs");
+        if let Ok(text) = std::fs::read_to_string(&custom) {
+            return Ok((text, "app-supplied"));
+        }
+    }
+    Ok((DEFAULT_TEMPLATE.to_string(), "built-in"))
+}
+
+/// Removes the app's config (if any) and reloads.
+pub fn clear_config(ctx: &Context, app: &AppName) -> Result<()> {
+    let nginx = Nginx::new(&ctx.store);
+    let _lock = nginx.lock()?;
+    if remove_file(&app_config(ctx, app))? {
+        nginx.reload()?;
+    }
+    Ok(())
+}
+
+impl Nginx {
+    /// Makes the catch-all 404 server listen on `ports` too (and on the
+    /// global proxy port), keeping the ports it already had.
+    fn add_default_ports(&self, ctx: &Context, ports: &[u16]) -> Result<()> {
+        let mut all = self.default_ports();
+        all.push(global_proxy_port(ctx)?);
+        all.extend_from_slice(ports);
+        all.sort_unstable();
+        all.dedup();
+        self.write_base(&all)
+    }
+}
+
+/// The port nginx serves apps on by default (`proxy:set --global proxy-port`).
+pub fn global_proxy_port(ctx: &Context) -> Result<u16> {
+    Ok(ctx
+        .store
+        .property("proxy", &Scope::Global, "proxy-port")?
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(80))
+}
+
+/// `[<app>|--all]` → the apps meant.
+fn apps_of(ctx: &Context, arg: Option<&String>) -> Result<Vec<AppName>> {
+    match arg.map(String::as_str) {
+        Some("--all") => ctx.store.apps(),
+        other => Ok(vec![ctx.existing_app(other)?]),
+    }
+}
+
+/// `proxy-start` (berth server, before nginx starts): the main config and
+/// the catch-all server, checked.
+fn trigger_proxy_start(ctx: &Context, _args: &[String]) -> Result<String> {
+    let nginx = Nginx::new(&ctx.store);
+    let _lock = nginx.lock()?;
+    nginx.add_default_ports(ctx, &[])?;
+    nginx.test()?;
+    Ok(String::new())
+}
+
+fn trigger_build_config(ctx: &Context, args: &[String]) -> Result<String> {
+    for app in apps_of(ctx, args.first())? {
+        build_config(ctx, &app)?;
+    }
+    Ok(String::new())
+}
+
+fn trigger_clear_config(ctx: &Context, args: &[String]) -> Result<String> {
+    for app in apps_of(ctx, args.first())? {
+        clear_config(ctx, &app)?;
+    }
+    Ok(String::new())
+}
+
+/// Domains or ports changed: a deployed app gets a new config now.
+fn trigger_rebuild_if_deployed(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    if !web_ips(ctx, &app).is_empty() {
+        build_config(ctx, &app)?;
+    }
+    Ok(String::new())
+}
+
+fn build_config_command(ctx: &Context, args: Vec<String>) -> Result<()> {
+    trigger_build_config(ctx, &args).map(drop)
+}
+
+fn show_config(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let path = app_config(ctx, &app);
+    let text =
+        std::fs::read(&path).map_err(|_| Error::fail(format!("No nginx.conf found for {app}")))?;
+    ctx.out.raw(&text)
+}
+
+fn validate_config(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let nginx = Nginx::new(&ctx.store);
+    let clean = args.iter().any(|a| a == "--clean");
+    let app = args.iter().find(|a| !a.starts_with("--"));
+    match app {
+        Some(name) => {
+            let app = ctx.existing_app(Some(name))?;
+            let path = app_config(ctx, &app);
+            if !path.exists() {
+                return Ok(());
+            }
+            let result = nginx.test_with(app.as_str(), &path);
+            if result.is_err() && clean {
+                remove_file(&path)?;
+            }
+            result
+        }
+        None => nginx.test(),
+    }
+}
+
+fn reload(ctx: &Context, _args: Vec<String>) -> Result<()> {
+    let nginx = Nginx::new(&ctx.store);
+    nginx.test()?;
+    nginx.reload()
+}
+
+fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let global = args.iter().any(|a| a == "--global");
+    let args: Vec<String> = args.into_iter().filter(|a| a != "--global").collect();
+    let (scope, rest) = ctx.scope_and_rest(global, args)?;
+    let mut rest = rest.into_iter();
+    let key = rest
+        .next()
+        .ok_or_else(|| Error::fail("No property specified"))?;
+    let value = rest.collect::<Vec<_>>().join(" ");
+    let Some(property) = properties::find(&key) else {
+        let names: Vec<&str> = properties::PROPERTIES.iter().map(|p| p.name).collect();
+        return Err(Error::fail(format!(
+            "Invalid property specified, valid properties include: {}",
+            names.join(", ")
+        )));
+    };
+    if value.is_empty() {
+        ctx.out.info2(format!("Unsetting {key}"))?;
+    } else {
+        properties::check(property, &value)?;
+        ctx.out.info2(format!("Setting {key} to {value}"))?;
+    }
+    ctx.store.set_property("nginx", &scope, &key, &value)
+}
+
+fn tail(ctx: &Context, args: Vec<String>, which: &str) -> Result<()> {
+    let app = ctx.existing_app(
+        args.iter()
+            .find(|a| !a.starts_with('-'))
+            .map(String::as_str),
+    )?;
+    let follow = args.iter().any(|a| a == "-t" || a == "--tail");
+    let path = PathBuf::from(computed(ctx, &app, &format!("{which}-log-path"))?);
+    let mut offset = 0;
+    loop {
+        let text = std::fs::read(&path).unwrap_or_default();
+        if offset == 0 && !follow {
+            let start = text
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, b)| **b == b'\n')
+                .nth(100)
+                .map_or(0, |(i, _)| i + 1);
+            return ctx.out.raw(&text[start..]);
+        }
+        if text.len() > offset {
+            ctx.out.raw(&text[offset..])?;
+        }
+        offset = text.len();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+fn access_logs(ctx: &Context, args: Vec<String>) -> Result<()> {
+    tail(ctx, args, "access")
+}
+
+fn error_logs(ctx: &Context, args: Vec<String>) -> Result<()> {
+    tail(ctx, args, "error")
+}
+
+fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let spec = ReportSpec {
+        command: "nginx:report",
+        title: "nginx",
+        legacy_keys: false,
+    };
+    report::run(ctx, &spec, args, |app| {
+        let mut rows: Rows = Vec::new();
+        for property in properties::PROPERTIES {
+            let name = property.name;
+            let app_value = ctx
+                .store
+                .property("nginx", &Scope::App(app.clone()), name)?
+                .unwrap_or_default();
+            let global = ctx
+                .store
+                .property("nginx", &Scope::Global, name)?
+                .unwrap_or_default();
+            rows.push((format!("--nginx-{name}"), app_value));
+            rows.push((format!("--nginx-global-{name}"), global));
+            rows.push((
+                format!("--nginx-computed-{name}"),
+                computed(ctx, app, name)?,
+            ));
+        }
+        Ok(rows)
+    })
+}

@@ -1,0 +1,182 @@
+//! The checks a new container must pass before traffic moves to it.
+//!
+//! From app.json's `healthchecks.<type>` (startup and readiness checks;
+//! liveness checks are not deploy gates): HTTP checks (`path`, `port`,
+//! `content`, `attempts`, `timeout`, `wait`, `initialDelay`) and `uptime`
+//! checks. Without any, a web container passes once it listens on its
+//! port, any other once it stayed up for a moment — Dokku's fixed 10 s
+//! wait is not needed to know a process started.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::app_name::AppName;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::store::Scope;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Healthcheck {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    #[serde(default)]
+    pub wait: Option<u64>,
+    #[serde(default)]
+    pub initial_delay: Option<u64>,
+    #[serde(default)]
+    pub uptime: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct AppJson {
+    #[serde(default)]
+    healthchecks: std::collections::BTreeMap<String, Vec<Healthcheck>>,
+}
+
+/// How a process type is checked (`checks:skip`, `checks:disable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Checked,
+    Skipped,
+    Disabled,
+}
+
+pub fn mode(ctx: &Context, app: &AppName, kind: &str) -> Result<Mode> {
+    let listed = |key: &str| -> Result<bool> {
+        Ok(ctx
+            .store
+            .property("checks", &Scope::App(app.clone()), key)?
+            .is_some_and(|v| v.split(',').any(|t| t == kind || t == "_all_")))
+    };
+    Ok(if listed("disabled")? {
+        Mode::Disabled
+    } else if listed("skipped")? {
+        Mode::Skipped
+    } else {
+        Mode::Checked
+    })
+}
+
+/// The deploy-gating checks app.json defines for `kind`.
+pub fn defined(ctx: &Context, app: &AppName, kind: &str) -> Result<Vec<Healthcheck>> {
+    let path = ctx
+        .store
+        .data_dir("app-json", &Scope::App(app.clone()))
+        .join("app.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    let parsed: AppJson = serde_json::from_str(&text)
+        .map_err(|e| Error::fail(format!("Invalid app.json healthchecks: {e}")))?;
+    Ok(parsed
+        .healthchecks
+        .get(kind)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.kind.as_deref() != Some("liveness"))
+        .collect())
+}
+
+/// Runs one check against the container at `ip`; `alive` says whether the
+/// container still runs (a dead one fails at once).
+pub fn run(
+    ctx: &Context,
+    check: &Healthcheck,
+    ip: &str,
+    default_port: u16,
+    host: &str,
+    alive: &dyn Fn() -> Result<bool>,
+) -> Result<()> {
+    let name = check.name.clone().unwrap_or_else(|| "healthcheck".into());
+    std::thread::sleep(Duration::from_secs(check.initial_delay.unwrap_or(0)));
+    if let Some(seconds) = check.uptime {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(seconds) {
+            if !alive()? {
+                return Err(Error::fail(format!(
+                    "{name}: the container exited before {seconds}s of uptime"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        return Ok(());
+    }
+    let path = check.path.clone().unwrap_or_else(|| "/".into());
+    let port = check.port.unwrap_or(default_port);
+    let attempts = check.attempts.unwrap_or(3).max(1);
+    let timeout = Duration::from_secs(check.timeout.unwrap_or(5).max(1));
+    let wait = Duration::from_secs(check.wait.unwrap_or(5));
+    let mut last = String::new();
+    for attempt in 1..=attempts {
+        if !alive()? {
+            return Err(Error::fail(format!("{name}: the container exited")));
+        }
+        match http_get(ip, port, &path, host, timeout) {
+            Ok((status, body)) if (200..400).contains(&status) => match &check.content {
+                Some(expected) if !body.contains(expected.as_str()) => {
+                    last = format!("{path} did not contain {expected:?}");
+                }
+                _ => return Ok(()),
+            },
+            Ok((status, _)) => last = format!("{path} answered {status}"),
+            Err(e) => last = format!("{path}: {e}"),
+        }
+        ctx.out.verbose_quiet(format!(
+            "{name} attempt {attempt}/{attempts} failed: {last}"
+        ))?;
+        if attempt < attempts {
+            std::thread::sleep(wait);
+        }
+    }
+    Err(Error::fail(format!("{name} failed: {last}")))
+}
+
+/// `GET path` with `Host: host`; returns (status, body).
+fn http_get(
+    ip: &str,
+    port: u16,
+    path: &str,
+    host: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    let addr: SocketAddr = format!("{ip}:{port}")
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("bad address {ip}:{port}")))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: berth-checks\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream.take(1 << 20).read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("not an HTTP response"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}

@@ -1,0 +1,102 @@
+//! What `berth server` runs beside SSH: nginx (started, restarted if it
+//! dies, stopped gracefully on shutdown), the retire loop that stops old
+//! containers when their time has come, and the restore of every app that
+//! should run (after a reboot or a new platform container).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::context::{Context, GlobalFlags};
+use crate::error::Result;
+use crate::nginx::Nginx;
+use crate::store::Store;
+
+pub struct Platform {
+    stopping: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    nginx: Nginx,
+}
+
+impl Platform {
+    /// Prepares nginx's config, starts nginx and the background duties.
+    pub fn start(ctx: &Context) -> Result<Platform> {
+        ctx.fire("proxy-start", &[])?;
+        let nginx = Nginx::new(&ctx.store);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+
+        let store = ctx.store.clone();
+        let stop = stopping.clone();
+        threads.push(std::thread::spawn(move || supervise_nginx(&store, &stop)));
+
+        let store = ctx.store.clone();
+        let stop = stopping.clone();
+        threads.push(std::thread::spawn(move || {
+            let ctx = Context::new(store, GlobalFlags::default());
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(e) = ctx.fire("scheduler-retire", &[]) {
+                    eprintln!("{}", crate::output::warning(&format!("retire: {e}")));
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }));
+
+        // Restore in a child process: SSH answers at once, and one app that
+        // cannot start does not hold up the others.
+        if let Ok(exe) = std::env::current_exe() {
+            let _ = std::process::Command::new(exe)
+                .args(["--quiet", "ps:restore"])
+                .stdin(std::process::Stdio::null())
+                .spawn();
+        }
+        Ok(Platform {
+            stopping,
+            threads,
+            nginx,
+        })
+    }
+
+    /// Stops nginx gracefully and the background duties. App containers keep
+    /// running: they are not children of the platform.
+    pub fn stop(self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.nginx.quit();
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn supervise_nginx(store: &Store, stopping: &AtomicBool) {
+    let nginx = Nginx::new(store);
+    while !stopping.load(Ordering::Relaxed) {
+        match nginx.spawn() {
+            Ok(mut child) => {
+                // Poll, so a stop request is seen while nginx runs.
+                loop {
+                    if stopping.load(Ordering::Relaxed) {
+                        let _ = child.wait();
+                        return;
+                    }
+                    match child.try_wait() {
+                        Ok(Some(status)) => {
+                            eprintln!(
+                                "{}",
+                                crate::output::warning(&format!(
+                                    "nginx exited ({status}); restarting"
+                                ))
+                            );
+                            break;
+                        }
+                        Ok(None) => std::thread::sleep(Duration::from_millis(200)),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(e) => eprintln!("{}", crate::output::warning(&e.to_string())),
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,225 @@
+//! Routing through the real nginx that `berth server` runs, and deploys
+//! that drop no request.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::harness::Berth;
+use crate::source::{Source, http_get, unique_app};
+use crate::ssh_server::SshServer;
+
+/// An app deployed behind nginx on the test server's port, by `domain`.
+fn routed(berth: &Berth, server: &SshServer, source: &Source, domain: &str) -> String {
+    let app = unique_app("routed");
+    berth.app(&app);
+    berth
+        .cmd([
+            "ports:set",
+            &app,
+            &format!("http:{}:5000", server.http_port()),
+        ])
+        .succeeds();
+    berth.cmd(["domains:set", &app, domain]).succeeds();
+    berth
+        .cmd(["checks:set", &app, "wait-to-retire", "1"])
+        .succeeds();
+    source.push_local(berth, &app, "master").succeeds();
+    app
+}
+
+fn via_nginx(server: &SshServer, host: &str, path: &str) -> (u16, String) {
+    http_get(&format!("127.0.0.1:{}", server.http_port()), host, path).expect("nginx answers")
+}
+
+#[test]
+fn apps_answer_on_their_own_domain_and_unknown_hosts_get_404() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let one = Source::new("hello");
+    let two = Source::new("hello");
+    let server_pl = std::fs::read_to_string(two.path().join("server.pl")).unwrap();
+    two.write("server.pl", &server_pl.replace("// 'hello'", "// 'second'"))
+        .commit("second");
+    let a = routed(&berth, &server, &one, "one.test");
+    routed(&berth, &server, &two, "two.test");
+    assert_eq!(via_nginx(&server, "one.test", "/"), (200, "hello\n".into()));
+    assert_eq!(
+        via_nginx(&server, "two.test", "/"),
+        (200, "second\n".into())
+    );
+    assert_eq!(via_nginx(&server, "unknown.test", "/").0, 404);
+    let config = berth.cmd(["nginx:show-config", &a]).succeeds().stdout();
+    assert!(config.contains("server_name one.test;"), "{config}");
+    assert!(config.contains("keepalive 32;"), "{config}");
+    assert!(
+        config.contains("proxy_set_header X-Request-Start $msec;"),
+        "{config}"
+    );
+}
+
+#[test]
+fn a_template_nginx_refuses_fails_only_that_apps_deploy() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let good = Source::new("hello");
+    let broken = Source::new("hello");
+    routed(&berth, &server, &good, "good.test");
+    let app = routed(&berth, &server, &broken, "broken.test");
+    let before = berth.cmd(["nginx:show-config", &app]).succeeds().stdout();
+
+    broken
+        .write(
+            "nginx.conf.hbs",
+            "server {\n  listen 8;\n  not_a_directive on;\n}\n",
+        )
+        .commit("broken template");
+    broken
+        .push_local(&berth, &app, "master")
+        .fails()
+        .has("nginx refused the config")
+        .has("not_a_directive");
+    assert_eq!(
+        via_nginx(&server, "good.test", "/"),
+        (200, "hello\n".into())
+    );
+    assert_eq!(
+        via_nginx(&server, "broken.test", "/"),
+        (200, "hello\n".into()),
+        "keeps its release"
+    );
+    assert_eq!(
+        berth.cmd(["nginx:show-config", &app]).succeeds().stdout(),
+        before,
+        "keeps its last good config"
+    );
+}
+
+#[test]
+fn a_failing_health_check_leaves_the_old_release_serving() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let source = Source::new("hello");
+    let app = routed(&berth, &server, &source, "checked.test");
+    let before =
+        std::fs::read_to_string(berth.dokku_root().join(&app).join("CONTAINER.web.1")).unwrap();
+    source
+        .write(
+            "app.json",
+            r#"{"healthchecks":{"web":[{"type":"startup","name":"greets","path":"/","content":"never-there","attempts":2,"wait":1,"timeout":2}]}}"#,
+        )
+        .commit("strict check");
+    source
+        .push_local(&berth, &app, "master")
+        .fails()
+        .has("greets attempt 1/2 failed")
+        .has("Could not start due to 1 failed checks (web.1)");
+    let after =
+        std::fs::read_to_string(berth.dokku_root().join(&app).join("CONTAINER.web.1")).unwrap();
+    assert_eq!(before, after);
+    assert_eq!(
+        via_nginx(&server, "checked.test", "/"),
+        (200, "hello\n".into())
+    );
+}
+
+/// One request, on `stream` when given (keep-alive) or a new connection.
+/// A reused connection that the server closed before answering is retried
+/// once on a new one, as every HTTP client does for idempotent requests.
+fn request(port: u16, host: &str, keep: &mut Option<BufReader<TcpStream>>) -> bool {
+    let reused = keep.is_some();
+    if let Some(ok) = exchange(port, host, keep) {
+        return ok;
+    }
+    *keep = None;
+    reused && exchange(port, host, keep).unwrap_or(false)
+}
+
+/// `None`: the connection closed before any response byte.
+fn exchange(port: u16, host: &str, keep: &mut Option<BufReader<TcpStream>>) -> Option<bool> {
+    if keep.is_none() {
+        let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        *keep = Some(BufReader::new(stream));
+    }
+    let reader = keep.as_mut()?;
+    write!(reader.get_mut(), "GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut status = String::new();
+    if reader.read_line(&mut status).ok()? == 0 {
+        return None;
+    }
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(status.starts_with("HTTP/1.1 200"))
+}
+
+#[test]
+fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let source = Source::new("hello");
+    let app = routed(&berth, &server, &source, "zero.test");
+    let port = server.http_port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    // Two clients: one keeps its connection alive, one connects every time.
+    let clients: Vec<_> = [true, false]
+        .into_iter()
+        .map(|keep_alive| {
+            let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+            std::thread::spawn(move || {
+                let mut connection = None;
+                while !stop.load(Ordering::Relaxed) {
+                    if !request(port, "zero.test", &mut connection) {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if !keep_alive {
+                        connection = None;
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+
+    for i in 0..5 {
+        source.commit(&format!("redeploy {i}"));
+        source.push_local(&berth, &app, "master").succeeds();
+    }
+    berth.cmd(["config:set", &app, "A=1"]).succeeds();
+    berth.cmd(["config:set", &app, "B=2"]).succeeds();
+    berth.cmd(["ps:restart", &app]).succeeds();
+    berth.cmd(["ps:scale", &app, "web=2"]).succeeds();
+    berth.cmd(["ps:scale", &app, "web=1"]).succeeds();
+    source
+        .write("Dockerfile", "FROM debian:bookworm-slim\nRUN false\n")
+        .commit("broken");
+    source.push_local(&berth, &app, "master").fails();
+    std::thread::sleep(Duration::from_secs(2));
+
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    println!("zero-downtime: {sent} requests, {failed} failed");
+    assert!(sent > 100, "the clients ran: {sent}");
+    assert_eq!(failed, 0, "{failed} of {sent} requests failed");
+}
