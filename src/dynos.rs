@@ -140,21 +140,6 @@ pub fn forget(store: &Store, app: &AppName, dyno: &Dyno) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scale_parses_and_refuses_garbage() {
-        assert_eq!(
-            parse_scale("web=2\nworker=0\n").unwrap(),
-            vec![("web".to_string(), 2), ("worker".to_string(), 0)]
-        );
-        assert!(parse_scale("web").is_err());
-        assert!(parse_scale("web=x").is_err());
-    }
-}
-
 /// The recorded dynos with their files, to put back if a switch fails.
 pub struct Snapshot {
     entries: Vec<(Dyno, String, String, String)>,
@@ -201,5 +186,20 @@ impl Snapshot {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_parses_and_refuses_garbage() {
+        assert_eq!(
+            parse_scale("web=2\nworker=0\n").unwrap(),
+            vec![("web".to_string(), 2), ("worker".to_string(), 0)]
+        );
+        assert!(parse_scale("web").is_err());
+        assert!(parse_scale("web=x").is_err());
     }
 }

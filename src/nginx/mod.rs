@@ -59,6 +59,9 @@ impl Nginx {
             default_server(ports).as_bytes(),
             0o644,
         )?;
+        if !self.dir.join("generation.conf").exists() {
+            self.write_generation()?;
+        }
         write_atomic(
             &self.main_config(),
             self.render_main(&self.dokku_root.join("*/nginx.conf"))
@@ -94,6 +97,7 @@ impl Nginx {
              \x20 # Keep-alive to upstreams for plain requests, upgrade for websockets.\n\
              \x20 map $http_upgrade $berth_connection {{ default upgrade; '' ''; }}\n\
              \x20 include {dir}/default.conf;\n\
+             \x20 include {dir}/generation.conf;\n\
              \x20 include {};\n\
              }}\n",
             apps_glob.display()
@@ -177,13 +181,61 @@ impl Nginx {
     }
 
     /// Graceful reload: new workers take the new config, old workers finish
-    /// their requests. Nothing to do when nginx is not running.
+    /// their requests. Returns once the new workers answer (they serve the
+    /// new generation number on the status socket), so a deploy never
+    /// retires a container nginx might still route new requests to. Nothing
+    /// to do when nginx is not running.
     pub fn reload(&self) -> Result<()> {
-        if let Some(pid) = self.master() {
-            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP)
-                .map_err(|e| Error::fail(format!("Unable to reload nginx: {e}")))?;
+        let generation = self.write_generation()?;
+        let Some(pid) = self.master() else {
+            return Ok(());
+        };
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP)
+            .map_err(|e| Error::fail(format!("Unable to reload nginx: {e}")))?;
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            if self.serving_generation().as_deref() == Some(generation.as_str()) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        Ok(())
+        Err(Error::fail(format!(
+            "nginx did not take the new config within 10s (see {})",
+            self.dir.join("error.log").display()
+        )))
+    }
+
+    /// A new number in `generation.conf`: the status server answers it once
+    /// workers run with this config.
+    fn write_generation(&self) -> Result<String> {
+        let generation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default();
+        let socket = self.dir.join("status.sock");
+        let text = format!(
+            "# Written by berth: lets a reload be awaited.\nserver {{\n  listen unix:{};\n  access_log off;\n  location / {{ return 200 \"{generation}\"; }}\n}}\n",
+            socket.display()
+        );
+        write_atomic(&self.dir.join("generation.conf"), text.as_bytes(), 0o644)?;
+        Ok(generation)
+    }
+
+    fn serving_generation(&self) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::os::unix::net::UnixStream::connect(self.dir.join("status.sock")).ok()?;
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+            .ok()?;
+        stream
+            .write_all(b"GET / HTTP/1.0\r\nHost: status\r\n\r\n")
+            .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
     }
 
     /// Asks the running nginx to finish its requests and exit.

@@ -7,9 +7,9 @@ use clap::Parser;
 
 use crate::app_name::AppName;
 use crate::context::Context;
+use crate::dynos::{self as state, Dyno};
 use crate::engine::{Engine, StdStream};
 use crate::error::{Error, Result};
-use crate::dynos::{self as state, Dyno};
 use crate::plugins::{Command, Plugin, parse_args};
 
 pub static PLUGIN: Plugin = Plugin {

@@ -8,9 +8,14 @@
 
 pub mod apps;
 pub mod builder;
+pub mod checks;
 pub mod config;
+pub mod domains;
 pub mod git;
 pub mod logs;
+pub mod nginx_vhosts;
+pub mod ports;
+pub mod proxy;
 pub mod ps;
 pub mod run;
 pub mod scheduler_docker_local;
@@ -49,10 +54,15 @@ pub static CORE: &[&Plugin] = &[
     &standard::PLUGIN,
     &apps::PLUGIN,
     &builder::PLUGIN,
+    &checks::PLUGIN,
     &config::PLUGIN,
+    &domains::PLUGIN,
     &run::ENTER,
     &git::PLUGIN,
     &logs::PLUGIN,
+    &nginx_vhosts::PLUGIN,
+    &ports::PLUGIN,
+    &proxy::PLUGIN,
     &ps::PLUGIN,
     &run::RUN,
     &scheduler_docker_local::PLUGIN,

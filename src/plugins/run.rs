@@ -6,10 +6,10 @@ use std::io::IsTerminal;
 
 use crate::app_name::AppName;
 use crate::context::Context;
+use crate::dynos as state;
 use crate::engine::Engine;
 use crate::engine::models::{ContainerCreateBody, HostConfig};
 use crate::error::{Error, Result};
-use crate::dynos as state;
 use crate::plugins::scheduler_docker_local::NETWORK;
 use crate::plugins::{Command, Plugin};
 use crate::procfile::Procfile;

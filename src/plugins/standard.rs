@@ -1,4 +1,4 @@
-//! Dokku's `00_dokku-standard`: `help` and `version`.
+//! Dokku's `00_dokku-standard`: `help`, `version`, `url` and `urls`.
 
 use crate::context::Context;
 use crate::error::Result;
@@ -22,8 +22,20 @@ pub static PLUGIN: Plugin = Plugin {
         Command {
             name: "server",
             usage: "[--ssh-listen ADDR]",
-            description: "Run the platform: the SSH server (nginx and HTTP come later)",
+            description: "Run the platform: the SSH server, nginx and the retire loop",
             run: server,
+        },
+        Command {
+            name: "url",
+            usage: "<app>",
+            description: "Show the first URL for an application (compatibility)",
+            run: url,
+        },
+        Command {
+            name: "urls",
+            usage: "<app>",
+            description: "Show all URLs for an application",
+            run: urls,
         },
         Command {
             name: "version",
@@ -41,6 +53,21 @@ fn help(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 fn server(ctx: &Context, args: Vec<String>) -> Result<()> {
     crate::server::run(ctx, args)
+}
+
+/// `url <app>` / `urls <app>`: what the `domains-urls` trigger answers.
+fn url(ctx: &Context, args: Vec<String>) -> Result<()> {
+    print_urls(ctx, args, "url")
+}
+
+fn urls(ctx: &Context, args: Vec<String>) -> Result<()> {
+    print_urls(ctx, args, "urls")
+}
+
+fn print_urls(ctx: &Context, args: Vec<String>, kind: &str) -> Result<()> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let found = ctx.fire("domains-urls", &[app.as_str(), kind])?;
+    ctx.out.raw(found.as_bytes())
 }
 
 fn version(ctx: &Context, _args: Vec<String>) -> Result<()> {

@@ -226,7 +226,10 @@ impl Store {
     /// the app folder, the ENV file, and `<plugin>/<app>` under `config/`
     /// and `data/`.
     fn app_locations(&self, app: &AppName) -> Result<Vec<PathBuf>> {
-        let mut found = vec![self.app_dir(app), self.env_path(&Scope::App(app.clone()))];
+        let mut found: Vec<PathBuf> = [self.app_dir(app), self.env_path(&Scope::App(app.clone()))]
+            .into_iter()
+            .filter(|p| p.exists())
+            .collect();
         for area in ["config", "data"] {
             let base = self.lib_root.join(area);
             let plugins = match fs::read_dir(&base) {

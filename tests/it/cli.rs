@@ -11,15 +11,22 @@ Commands:
 
     apps      Manage apps
     builder   Manage builder settings for an app
+    checks    Manage zero-downtime settings
     config    Manage global and app-specific config vars
+    domains   Manage vhost domains used by the Dokku proxy
     enter     Connect to a specific app container
     git       Manage app deploys via git
     help      Print the list of commands
     logs      Manage log integration for an app
+    nginx     Manage the nginx proxy
+    ports     Manage ports for an app
+    proxy     Manage the proxy integration for an app
     ps        List processes running in app containers
     run       Run a one-off process inside a container
-    server    Run the platform: the SSH server (nginx and HTTP come later)
+    server    Run the platform: the SSH server, nginx and the retire loop
     ssh-keys  Manage public keys used for deployment
+    url       Show the first URL for an application (compatibility)
+    urls      Show all URLs for an application
     version   Print dokku's version
 ";
 

@@ -54,7 +54,11 @@ fn push_over_ssh_creates_deploys_and_is_managed_over_ssh() {
         .ssh(["enter", &app, "web", "printenv", "DYNO"])
         .succeeds()
         .stdout_is("web.1\n");
-    let tty = server.ssh(["enter", &app, "web.1", "tty"]).tty().succeeds().stdout();
+    let tty = server
+        .ssh(["enter", &app, "web.1", "tty"])
+        .tty()
+        .succeeds()
+        .stdout();
     assert!(tty.starts_with("/dev/pts/"), "{tty:?}");
 
     // A second push deploys new code; fetching works too.

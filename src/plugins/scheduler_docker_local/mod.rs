@@ -295,15 +295,12 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
             retiring.push(id.to_string());
         }
     }
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
     for id in &retiring {
         if let Some(name) = engine.inspect_container(id)?.and_then(|c| c.name) {
             let name = name.trim_start_matches('/');
             if !name.contains(".retired-") {
-                engine.rename_container(id, &format!("{name}.retired-{stamp}"))?;
+                let short = id.get(..12).unwrap_or(id);
+                engine.rename_container(id, &format!("{name}.retired-{short}"))?;
             }
         }
     }

@@ -34,10 +34,10 @@ fn list_path(ctx: &Context) -> std::path::PathBuf {
 /// `checks wait-to-retire`: the app's, else the global one, else 60.
 pub fn wait_to_retire(ctx: &Context, app: &AppName) -> Result<u64> {
     for scope in [Scope::App(app.clone()), Scope::Global] {
-        if let Some(v) = ctx.store.property("checks", &scope, "wait-to-retire")? {
-            if let Ok(n) = v.parse() {
-                return Ok(n);
-            }
+        if let Some(v) = ctx.store.property("checks", &scope, "wait-to-retire")?
+            && let Ok(n) = v.parse()
+        {
+            return Ok(n);
         }
     }
     Ok(60)

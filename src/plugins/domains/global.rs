@@ -1,0 +1,67 @@
+//! The global domains, `$DOKKU_ROOT/VHOST`: `domains:{add,set,remove,clear}-global`.
+//! New apps (and `domains:reset`/`domains:enable`) derive their default
+//! domains from them; changing them changes no app's own `VHOST`, so nothing
+//! is fired.
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::store::Scope;
+
+use super::vhost::{self, Domain};
+use super::{global_vhost_path, update_vhost_file};
+
+/// The same for the global `VHOST`, under the global lock.
+fn update_global_vhost<T>(ctx: &Context, change: impl FnOnce(&mut Vec<Domain>) -> T) -> Result<T> {
+    let _lock = ctx.store.lock(&Scope::Global)?;
+    update_vhost_file(&global_vhost_path(ctx), change)
+}
+
+/// At least one domain, all valid.
+fn domains_arg(command: &str, args: &[String]) -> Result<Vec<Domain>> {
+    require_words(command, args)?;
+    vhost::parse_all(args)
+}
+
+fn require_words(command: &str, args: &[String]) -> Result<()> {
+    if args.is_empty() {
+        return Err(Error::fail(format!(
+            "Please specify a domain name. Usage: dokku {command} DOMAIN [DOMAIN ...]"
+        )));
+    }
+    Ok(())
+}
+
+pub fn add_global(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let domains = domains_arg("domains:add-global", &args)?;
+    let added = update_global_vhost(ctx, |current| vhost::push_new(current, &domains))?;
+    for (domain, is_new) in domains.iter().zip(added) {
+        if is_new {
+            ctx.out.info1(format!("Added {domain}"))?;
+        } else {
+            ctx.out.info1(format!("Skipping {domain}: already added"))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn set_global(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let domains = vhost::unique(domains_arg("domains:set-global", &args)?);
+    update_global_vhost(ctx, |current| *current = domains.clone())?;
+    let list: Vec<&str> = domains.iter().map(Domain::as_str).collect();
+    ctx.out.info1(format!("Set {}", list.join(" ")))
+}
+
+pub fn remove_global(ctx: &Context, args: Vec<String>) -> Result<()> {
+    require_words("domains:remove-global", &args)?;
+    let targets = vhost::lowercased(&args);
+    update_global_vhost(ctx, |current| vhost::remove_all(current, &targets))?;
+    for target in &targets {
+        ctx.out.info1(format!("Removed {target}"))?;
+    }
+    Ok(())
+}
+
+pub fn clear_global(ctx: &Context, _args: Vec<String>) -> Result<()> {
+    update_global_vhost(ctx, Vec::clear)?;
+    ctx.out.info1("Cleared global domains")
+}

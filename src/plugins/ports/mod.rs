@@ -1,0 +1,444 @@
+//! Dokku's `ports` plugin: which host ports the proxy listens on for an app
+//! and which container port each forwards to.
+//!
+//! Properties (lists, `item\n` per item, sorted): `config/ports/<app>/map`
+//! (set by the user) and `config/ports/<app>/map-detected` (set after a
+//! build through `ports-set-detected`). The effective maps are `map`, else
+//! `map-detected`, else `http:<proxy-port>:5000`. Every change fires
+//! `post-proxy-ports-update <app> add|set|remove|clear`.
+
+mod port_map;
+
+use crate::app_name::AppName;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::output::columns;
+use crate::plugins::{Command, Plugin};
+use crate::report::{self, ReportSpec, Rows};
+use crate::store::Scope;
+
+use port_map::{PortArg, PortMap};
+
+pub static PLUGIN: Plugin = Plugin {
+    name: "ports",
+    description: "Manage ports for an app",
+    default_command: None,
+    commands: &[
+        Command {
+            name: "ports:add",
+            usage: "<app> <scheme>:<host-port>:<container-port> [<scheme>:<host-port>:<container-port>...]",
+            description: "Add port mappings to an app",
+            run: add,
+        },
+        Command {
+            name: "ports:clear",
+            usage: "<app>",
+            description: "Clear all port mappings for an app",
+            run: clear,
+        },
+        Command {
+            name: "ports:list",
+            usage: "<app> [--format stdout|json]",
+            description: "List port mappings for an app",
+            run: list,
+        },
+        Command {
+            name: "ports:remove",
+            usage: "<app> [<host-port>|<scheme>:<host-port>:<container-port>...]",
+            description: "Remove specific port mappings from an app",
+            run: remove,
+        },
+        Command {
+            name: "ports:report",
+            usage: "[<app>] [<flag>]",
+            description: "Displays a ports report for one or more apps",
+            run: report,
+        },
+        Command {
+            name: "ports:set",
+            usage: "<app> <scheme>:<host-port>:<container-port> [<scheme>:<host-port>:<container-port>...]",
+            description: "Set port mappings for an app",
+            run: set,
+        },
+    ],
+    triggers: &[
+        ("ports-get", trigger_ports_get),
+        ("ports-set-detected", trigger_ports_set_detected),
+        ("ports-web-container-port", trigger_ports_web_container_port),
+        ("post-app-clone-setup", trigger_post_app_clone_setup),
+    ],
+};
+
+const MAP: &str = "map";
+const DETECTED: &str = "map-detected";
+
+fn scope(app: &AppName) -> Scope {
+    Scope::App(app.clone())
+}
+
+fn stored(ctx: &Context, app: &AppName, key: &str) -> Result<Vec<PortMap>> {
+    Ok(ctx
+        .store
+        .property("ports", &scope(app), key)?
+        .map(|text| port_map::from_stored(&text))
+        .unwrap_or_default())
+}
+
+fn store(ctx: &Context, app: &AppName, key: &str, maps: &[PortMap]) -> Result<()> {
+    ctx.store
+        .set_property("ports", &scope(app), key, &port_map::to_stored(maps))
+}
+
+/// The maps the user set, else the detected ones (what `ports:list` shows).
+fn configured(ctx: &Context, app: &AppName) -> Result<Vec<PortMap>> {
+    let maps = stored(ctx, app, MAP)?;
+    if maps.is_empty() {
+        stored(ctx, app, DETECTED)
+    } else {
+        Ok(maps)
+    }
+}
+
+/// The maps the proxy uses: [`configured`], else `http:<proxy-port>:5000`
+/// with the proxy port of the app, else the global one, else 80.
+fn effective(ctx: &Context, app: &AppName) -> Result<Vec<PortMap>> {
+    let maps = configured(ctx, app)?;
+    if !maps.is_empty() {
+        return Ok(maps);
+    }
+    let mut host_port = 80;
+    for scope in [scope(app), Scope::Global] {
+        if let Some(port) = ctx
+            .store
+            .property("proxy", &scope, "proxy-port")?
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .filter(|p| *p > 0)
+        {
+            host_port = port;
+            break;
+        }
+    }
+    Ok(vec![PortMap {
+        container_port: 5000,
+        host_port,
+        scheme: "http".into(),
+    }])
+}
+
+/// `<app> <map>...`: the app and its maps, all parsed before any write.
+fn app_and_maps(ctx: &Context, args: &[String]) -> Result<(AppName, Vec<PortMap>)> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let maps = port_map::parse_maps(args.get(1..).unwrap_or_default())?;
+    if maps.is_empty() {
+        return Err(Error::fail("No port mapping specified"));
+    }
+    Ok((app, maps))
+}
+
+fn changed(ctx: &Context, app: &AppName, action: &str) -> Result<()> {
+    ctx.fire("post-proxy-ports-update", &[app.as_str(), action])
+        .map(drop)
+}
+
+fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let (app, maps) = app_and_maps(ctx, &args)?;
+    {
+        let _lock = ctx.store.lock(&scope(&app))?;
+        let mut all = stored(ctx, &app, MAP)?;
+        all.extend(maps);
+        store(ctx, &app, MAP, &port_map::normalize(all)?)?;
+    }
+    changed(ctx, &app, "add")
+}
+
+fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let (app, maps) = app_and_maps(ctx, &args)?;
+    let maps = port_map::normalize(maps)?;
+    {
+        let _lock = ctx.store.lock(&scope(&app))?;
+        store(ctx, &app, MAP, &maps)?;
+    }
+    changed(ctx, &app, "set")
+}
+
+fn remove(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let targets = port_map::parse_args(args.get(1..).unwrap_or_default())?;
+    if targets.is_empty() {
+        return Err(Error::fail("No port mapping specified"));
+    }
+    {
+        let _lock = ctx.store.lock(&scope(&app))?;
+        let mut maps = stored(ctx, &app, MAP)?;
+        maps.retain(|map| {
+            !targets.iter().any(|target| match target {
+                PortArg::Map(m) => m == map,
+                PortArg::HostPort(port) => *port == map.host_port,
+            })
+        });
+        store(ctx, &app, MAP, &maps)?;
+    }
+    changed(ctx, &app, "remove")
+}
+
+fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    {
+        let _lock = ctx.store.lock(&scope(&app))?;
+        store(ctx, &app, MAP, &[])?;
+        store(ctx, &app, DETECTED, &[])?;
+    }
+    changed(ctx, &app, "clear")
+}
+
+fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let mut app = None;
+    let mut format = "stdout".to_string();
+    let mut words = args.into_iter();
+    while let Some(word) = words.next() {
+        if word == "--format" {
+            format = words.next().unwrap_or_default();
+        } else if let Some(value) = word.strip_prefix("--format=") {
+            format = value.to_string();
+        } else if app.is_none() {
+            app = Some(word);
+        } else {
+            return Err(Error::fail(format!("Unexpected argument: {word}")));
+        }
+    }
+    let app = ctx.existing_app(app.as_deref())?;
+    let maps = configured(ctx, &app)?;
+    match format.as_str() {
+        "json" => ctx.out.line(port_map::to_json(&maps)),
+        "stdout" => {
+            if maps.is_empty() {
+                return Err(Error::fail("No port mappings configured for app"));
+            }
+            ctx.out.info1_quiet(format!("Port mappings for {app}"))?;
+            let mut rows = Vec::new();
+            if !ctx.out.quiet {
+                rows.push(vec![
+                    "-----> scheme".to_string(),
+                    "host port".to_string(),
+                    "container port".to_string(),
+                ]);
+            }
+            for map in &maps {
+                rows.push(vec![
+                    map.scheme.clone(),
+                    map.host_port.to_string(),
+                    map.container_port.to_string(),
+                ]);
+            }
+            for line in columns(&rows) {
+                ctx.out.line(format!("    {line}"))?;
+            }
+            Ok(())
+        }
+        other => Err(Error::fail(format!(
+            "Invalid format specified: {other} (valid: json, stdout)"
+        ))),
+    }
+}
+
+const JSON_FLAGS: &[(&str, &str)] = &[
+    ("--ports-map-json", MAP),
+    ("--ports-map-detected-json", DETECTED),
+];
+
+/// `ports:report`. The `-json` flags answer as info flags only, as in Dokku
+/// (they are not rows of the report).
+fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
+    if let Some((flag, key)) = JSON_FLAGS
+        .iter()
+        .find(|(flag, _)| args.iter().any(|a| a == flag))
+    {
+        return report_json_flag(ctx, flag, key, &args);
+    }
+    let spec = ReportSpec {
+        command: "ports:report",
+        title: "ports",
+        legacy_keys: true,
+    };
+    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+}
+
+fn report_json_flag(ctx: &Context, flag: &str, key: &str, args: &[String]) -> Result<()> {
+    let mut positional = Vec::new();
+    for arg in args {
+        if arg == "--format" || arg.starts_with("--format=") {
+            return Err(Error::fail(
+                "--format flag cannot be specified when specifying an info flag",
+            ));
+        } else if arg.starts_with("--") && arg != flag {
+            return Err(Error::fail(
+                "ports:report command allows only a single flag",
+            ));
+        } else if !arg.starts_with("--") {
+            positional.push(arg.as_str());
+        }
+    }
+    let apps = match positional.as_slice() {
+        [] => ctx.store.apps()?,
+        [app] => vec![ctx.existing_app(Some(app))?],
+        [_, extra, ..] => return Err(Error::fail(format!("Unexpected argument: {extra}"))),
+    };
+    if apps.is_empty() {
+        return ctx.out.warn("You haven't deployed any applications yet");
+    }
+    for app in apps {
+        ctx.out.line(port_map::to_json(&stored(ctx, &app, key)?))?;
+    }
+    Ok(())
+}
+
+fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
+    Ok(vec![
+        (
+            "--ports-map".into(),
+            port_map::joined(&stored(ctx, app, MAP)?),
+        ),
+        (
+            "--ports-map-detected".into(),
+            port_map::joined(&stored(ctx, app, DETECTED)?),
+        ),
+    ])
+}
+
+// ----- triggers -----
+
+/// `ports-get APP [json]`: the effective maps, one per line (or a JSON list).
+fn trigger_ports_get(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let maps = effective(ctx, &app)?;
+    Ok(match args.get(1).map(String::as_str) {
+        Some("json") => format!("{}\n", port_map::to_json(&maps)),
+        _ => port_map::to_stored(&maps),
+    })
+}
+
+/// `ports-set-detected APP MAP...`: the maps a build detected; none clears
+/// them. Invalid maps fail and change nothing.
+fn trigger_ports_set_detected(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let maps = port_map::normalize(port_map::parse_maps(args.get(1..).unwrap_or_default())?)?;
+    let _lock = ctx.store.lock(&scope(&app))?;
+    store(ctx, &app, DETECTED, &maps)?;
+    Ok(String::new())
+}
+
+/// `ports-web-container-port APP` (berth's): the container port of the first
+/// effective map that is not `udp` — the `PORT` the web process listens on;
+/// nothing when every map is `udp`.
+fn trigger_ports_web_container_port(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    Ok(effective(ctx, &app)?
+        .iter()
+        .find(|m| m.scheme != "udp")
+        .map(|m| format!("{}\n", m.container_port))
+        .unwrap_or_default())
+}
+
+/// `post-app-clone-setup OLD NEW`: the clone got OLD's maps with its config,
+/// except `https:443` ones (they belong with a certificate, which a clone
+/// does not get).
+fn trigger_post_app_clone_setup(ctx: &Context, args: &[String]) -> Result<String> {
+    let new = ctx.existing_app(args.get(1).map(String::as_str))?;
+    let _lock = ctx.store.lock(&scope(&new))?;
+    let mut maps = stored(ctx, &new, MAP)?;
+    maps.retain(|m| !(m.scheme == "https" && m.host_port == 443));
+    store(ctx, &new, MAP, &maps)?;
+    Ok(String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app_name::AppName;
+    use crate::context::{Context, GlobalFlags};
+    use crate::store::{Scope, Store};
+
+    fn context() -> (tempfile::TempDir, Context) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("home"), dir.path().join("lib"));
+        store
+            .create_app_dir(&AppName::new_app("demo").unwrap())
+            .unwrap();
+        (dir, Context::new(store, GlobalFlags::default()))
+    }
+
+    #[test]
+    fn ports_get_falls_back_to_detected_then_the_default() {
+        let (_dir, ctx) = context();
+        assert_eq!(ctx.fire("ports-get", &["demo"]).unwrap(), "http:80:5000\n");
+        ctx.store
+            .set_property("proxy", &Scope::Global, "proxy-port", "8080")
+            .unwrap();
+        assert_eq!(
+            ctx.fire("ports-get", &["demo"]).unwrap(),
+            "http:8080:5000\n"
+        );
+        ctx.fire(
+            "ports-set-detected",
+            &["demo", "udp:53:53", "http:3000:3000"],
+        )
+        .unwrap();
+        assert_eq!(
+            ctx.fire("ports-get", &["demo"]).unwrap(),
+            "http:3000:3000\nudp:53:53\n"
+        );
+        assert_eq!(
+            ctx.fire("ports-get", &["demo", "json"]).unwrap(),
+            "[{\"container_port\":3000,\"host_port\":3000,\"scheme\":\"http\"},{\"container_port\":53,\"host_port\":53,\"scheme\":\"udp\"}]\n"
+        );
+    }
+
+    #[test]
+    fn ports_set_detected_validates_and_empty_clears() {
+        let (_dir, ctx) = context();
+        let key = |ctx: &Context| {
+            ctx.store
+                .property(
+                    "ports",
+                    &Scope::App(AppName::new_app("demo").unwrap()),
+                    "map-detected",
+                )
+                .unwrap()
+        };
+        ctx.fire(
+            "ports-set-detected",
+            &["demo", "https:443:443", "http:80:80"],
+        )
+        .unwrap();
+        assert_eq!(key(&ctx).as_deref(), Some("http:80:80\nhttps:443:443\n"));
+        for bad in [
+            &["demo", "http:80:x"][..],
+            &["demo", "80"],
+            &["demo", "http:80:1", "http:80:2"],
+        ] {
+            assert!(ctx.fire("ports-set-detected", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(key(&ctx).as_deref(), Some("http:80:80\nhttps:443:443\n"));
+        assert!(
+            ctx.fire("ports-set-detected", &["ghost", "http:80:80"])
+                .is_err()
+        );
+        ctx.fire("ports-set-detected", &["demo"]).unwrap();
+        assert_eq!(key(&ctx), None);
+    }
+
+    #[test]
+    fn web_container_port_skips_udp() {
+        let (_dir, ctx) = context();
+        let port = |ctx: &Context| ctx.fire("ports-web-container-port", &["demo"]).unwrap();
+        assert_eq!(port(&ctx), "5000\n");
+        ctx.fire(
+            "ports-set-detected",
+            &["demo", "udp:53:53", "tcp:9000:9001"],
+        )
+        .unwrap();
+        assert_eq!(port(&ctx), "9001\n");
+        ctx.fire("ports-set-detected", &["demo", "udp:53:53"])
+            .unwrap();
+        assert_eq!(port(&ctx), "");
+    }
+}
