@@ -180,7 +180,7 @@ fn stop(ctx: &Context, args: Vec<String>) -> Result<()> {
 fn start(ctx: &Context, args: Vec<String>) -> Result<()> {
     for app in targets(ctx, &args)? {
         on_deployed(ctx, &app, || {
-            if running(&app)? == "true" {
+            if running(ctx, &app)? == "true" {
                 return ctx.out.warn(format!("App {app} already running"));
             }
             ctx.out.info1(format!("Starting {app}"))?;
@@ -239,12 +239,20 @@ fn restore(ctx: &Context, args: Vec<String>) -> Result<()> {
             ))?;
             continue;
         }
-        if !state::is_deployed(&ctx.store, &app)? || running(&app)? == "true" {
+        if !state::is_deployed(&ctx.store, &app)? {
             continue;
         }
-        ctx.out.info1(format!("Restoring {app}"))?;
         // One app that cannot start must not keep the others down.
-        if let Err(e) = ctx.fire("deploy", &[app.as_str()]) {
+        let restored = if running(ctx, &app)? == "true" {
+            // Running (restart policy after a reboot), but its addresses
+            // may have changed: re-read them and route to them again.
+            ctx.fire("scheduler-pre-restore", &[app.as_str()])
+                .and_then(|_| ctx.fire("proxy-build-config", &[app.as_str()]))
+        } else {
+            ctx.out.info1(format!("Restoring {app}"))?;
+            ctx.fire("deploy", &[app.as_str()])
+        };
+        if let Err(e) = restored {
             ctx.out.warn(format!("Unable to restore {app}: {e}"))?;
             failed.push(app.to_string());
         }
@@ -354,17 +362,22 @@ fn inspect(ctx: &Context, args: Vec<String>) -> Result<()> {
     ctx.out.line(text)
 }
 
-/// `true`, `false` or `mixed`: whether the app's recorded containers run.
-fn running(app: &AppName) -> Result<String> {
+/// `true`, `false` or `mixed`: whether the app's recorded containers run
+/// (containers waiting to retire do not count).
+fn running(ctx: &Context, app: &AppName) -> Result<String> {
     let engine = Engine::connect()?;
-    let states: Vec<bool> = engine
-        .containers(&[
-            ("com.dokku.app-name", app.as_str()),
-            ("com.dokku.container-type", "deploy"),
-        ])?
-        .iter()
-        .map(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
-        .collect();
+    let mut states = Vec::new();
+    for dyno in state::dynos(&ctx.store, app)? {
+        let running = match state::container_id(&ctx.store, app, &dyno) {
+            Some(id) => engine
+                .inspect_container(&id)?
+                .and_then(|c| c.state)
+                .and_then(|s| s.running)
+                .unwrap_or(false),
+            None => false,
+        };
+        states.push(running);
+    }
     Ok(summary(&states).to_string())
 }
 

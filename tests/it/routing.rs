@@ -223,3 +223,43 @@ fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
     assert!(sent > 100, "the clients ran: {sent}");
     assert_eq!(failed, 0, "{failed} of {sent} requests failed");
 }
+
+#[test]
+fn a_new_server_restores_and_routes_every_app() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let source = Source::new("hello");
+    let app = routed(&berth, &server, &source, "restored.test");
+    server.stop();
+    // As after a host reboot: the app's container is down.
+    let id =
+        std::fs::read_to_string(berth.dokku_root().join(&app).join("CONTAINER.web.1")).unwrap();
+    let stopped = std::process::Command::new("docker")
+        .args(["stop", "-t", "1", id.trim()])
+        .output()
+        .unwrap();
+    assert!(stopped.status.success());
+
+    let server = SshServer::start(&berth);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = http_get(
+            &format!("127.0.0.1:{}", server.http_port()),
+            "restored.test",
+            "/",
+        );
+        if matches!(&answer, Ok((200, body)) if body == "hello\n") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not restored: {answer:?}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    berth
+        .cmd(["ps:report", &app, "--running"])
+        .succeeds()
+        .stdout_is("true\n");
+}

@@ -195,6 +195,10 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
         data.insert(property.name.replace('-', "_"), json!(value));
     }
     data.insert("keepalive".into(), data["proxy_keepalive"].clone());
+    // A buffered log costs one write per 64 KiB instead of one per request;
+    // `off` takes no parameters.
+    let logging = data["access_log_path"] != json!("off");
+    data.insert("access_log_buffered".into(), json!(logging));
     data.insert("APP".into(), json!(app.as_str()));
     data.insert(
         "DOKKU_ROOT".into(),

@@ -48,6 +48,7 @@ pub static PLUGIN: Plugin = Plugin {
         ("post-app-rename-setup", trigger_post_app_rename_setup),
         ("pre-delete", trigger_pre_delete),
         ("release-and-deploy", trigger_deploy),
+        ("scheduler-pre-restore", trigger_scheduler_pre_restore),
         ("scheduler-retire", trigger_scheduler_retire),
         ("scheduler-stop", trigger_scheduler_stop),
     ],
@@ -106,6 +107,31 @@ fn trigger_scheduler_retire(ctx: &Context, args: &[String]) -> Result<String> {
         retire::retire_until_empty(ctx)?;
     } else {
         retire::retire_due(ctx)?;
+    }
+    Ok(String::new())
+}
+
+/// `scheduler-pre-restore APP`: re-reads the recorded containers' IPs
+/// (they change when the engine restarts) into the `IP.<type>.<n>` files.
+fn trigger_scheduler_pre_restore(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = app_arg(ctx, args)?;
+    let engine = Engine::connect()?;
+    let snapshot = state::snapshot(&ctx.store, &app)?;
+    for dyno in snapshot.dynos() {
+        let Some(id) = snapshot.container(dyno) else {
+            continue;
+        };
+        let ip = engine
+            .inspect_container(id)?
+            .and_then(|c| c.network_settings)
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(NETWORK))
+            .and_then(|e| e.ip_address)
+            .filter(|ip| !ip.is_empty());
+        if let (Some(ip), Some((_, port))) = (ip, state::address(&ctx.store, &app, dyno)) {
+            let port = port.parse().unwrap_or(DEFAULT_WEB_PORT);
+            state::record(&ctx.store, &app, dyno, id, &ip, port)?;
+        }
     }
     Ok(String::new())
 }
@@ -195,9 +221,11 @@ fn restart_policy(ctx: &Context, app: &AppName) -> Result<RestartPolicy> {
     })
 }
 
-/// The port the web process listens on: the image's lowest exposed TCP port,
-/// else 5000.
-fn web_port(engine: &Engine, image: &str) -> Result<u16> {
+/// Records the port maps the image's `EXPOSE` implies (Dokku's detection:
+/// `p` → `http:p:p`, 443 → `https:443:443`, `p/udp` → `udp:p:p`), then
+/// returns the port the web process listens on: the container port of the
+/// app's first effective non-udp map, else 5000.
+fn detect_web_port(ctx: &Context, engine: &Engine, app: &AppName, image: &str) -> Result<u16> {
     let info = engine
         .image(image)?
         .ok_or_else(|| Error::fail(format!("Image {image} not found: deploy the app first")))?;
@@ -205,11 +233,24 @@ fn web_port(engine: &Engine, image: &str) -> Result<u16> {
         .config
         .and_then(|c| c.exposed_ports)
         .unwrap_or_default();
-    Ok(exposed
-        .iter()
-        .filter_map(|p| p.strip_suffix("/tcp").and_then(|n| n.parse().ok()))
-        .min()
-        .unwrap_or(DEFAULT_WEB_PORT))
+    let mut maps: Vec<String> = exposed.iter().filter_map(|p| detected_map(p)).collect();
+    maps.sort();
+    let mut args = vec![app.to_string()];
+    args.extend(maps);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ctx.fire("ports-set-detected", &args)?;
+    let port = ctx.fire("ports-web-container-port", &[app.as_str()])?;
+    Ok(port.trim().parse().unwrap_or(DEFAULT_WEB_PORT))
+}
+
+fn detected_map(exposed: &str) -> Option<String> {
+    let (port, protocol) = exposed.split_once('/').unwrap_or((exposed, "tcp"));
+    let port: u16 = port.parse().ok()?;
+    Some(match (protocol, port) {
+        ("udp", _) => format!("udp:{port}:{port}"),
+        (_, 443) => "https:443:443".to_string(),
+        _ => format!("http:{port}:{port}"),
+    })
 }
 
 struct Release {
@@ -238,7 +279,7 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
         Err(_) => Procfile::default(),
     };
     let release = Release {
-        port: web_port(&engine, &image)?,
+        port: detect_web_port(ctx, &engine, app, &image)?,
         image,
         procfile,
         env: ctx.store.merged_env(app)?,
