@@ -14,6 +14,7 @@ pub mod output;
 pub mod plugins;
 pub mod procfile;
 pub mod property_set;
+pub mod release_files;
 pub mod repo;
 pub mod report;
 pub mod server;

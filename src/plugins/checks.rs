@@ -37,6 +37,12 @@ pub static PLUGIN: Plugin = Plugin {
             run: report,
         },
         Command {
+            name: "checks:run",
+            usage: "<app> [process-type(s)|<type>.<n>]",
+            description: "Runs zero-downtime checks for all processes (or comma-separated process-type list)",
+            run,
+        },
+        Command {
             name: "checks:set",
             usage: "[--global|<app>] <key> <value>",
             description: "Set or clear a checks property for an app",
@@ -134,6 +140,17 @@ fn skip(ctx: &Context, args: Vec<String>) -> Result<()> {
     ctx.out.info1(format!(
         "Skipping zero downtime for app's ({app}) proctypes ({types})"
     ))
+}
+
+fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    ctx.out.info1("Running pre-flight checks")?;
+    let mut trigger_args = vec![app.as_str()];
+    if let Some(filter) = args.get(1) {
+        trigger_args.push(filter);
+    }
+    ctx.fire("checks-run", &trigger_args)?;
+    Ok(())
 }
 
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {

@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::plugins::scheduler_docker_local::NETWORK;
 use crate::plugins::{Command, Plugin};
 use crate::procfile::Procfile;
-use crate::store::Scope;
 
 pub static RUN: Plugin = Plugin {
     name: "run",
@@ -147,22 +146,18 @@ fn resolve_command(
     if command.is_empty() {
         return Ok(Some(vec!["/bin/bash".into()]));
     }
-    if command.len() == 1 {
-        let path = ctx
-            .store
-            .data_dir("ps", &Scope::App(app.clone()))
-            .join("Procfile");
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Some(line) = Procfile::parse(&text)?.command(&command[0])
-        {
-            ctx.out.info1(format!(
-                "Found '{}' in Procfile, running that command",
-                command[0]
-            ))?;
-            let words = crate::words::split(&crate::words::expand(line, env))
-                .map_err(|e| Error::fail(format!("Invalid Procfile command: {e}")))?;
-            return Ok(Some(words));
-        }
+    if command.len() == 1
+        && let Some(text) =
+            crate::release_files::read(&ctx.store, app, None, crate::release_files::PROCFILE)
+        && let Some(line) = Procfile::parse(&text)?.command(&command[0])
+    {
+        ctx.out.info1(format!(
+            "Found '{}' in Procfile, running that command",
+            command[0]
+        ))?;
+        let words = crate::words::split(&crate::words::expand(line, env))
+            .map_err(|e| Error::fail(format!("Invalid Procfile command: {e}")))?;
+        return Ok(Some(words));
     }
     Ok(Some(command))
 }

@@ -119,3 +119,45 @@ fn sync_fetches_and_builds() {
         .succeeds()
         .stdout_is(&format!("{remote}#master\n"));
 }
+
+/// Serves `body` once over HTTP on a loopback port; returns the URL.
+fn serve_once(body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let header = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(header.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://127.0.0.1:{port}/app.tar.gz")
+}
+
+#[test]
+fn from_archive_downloads_a_url() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let archive = source.git(&["archive", "--format=tar.gz", "HEAD"]).stdout;
+    let app = unique_app("archiveurl");
+    berth.app(&app);
+    let url = serve_once(archive);
+    berth
+        .cmd(["git:from-archive", &app, &url])
+        .succeeds()
+        .stdout_has("=====> Application deployed:");
+    berth
+        .cmd(["apps:report", &app, "--app-deploy-source-metadata"])
+        .succeeds()
+        .stdout_is(&format!("{url}\n"));
+    berth
+        .cmd(["git:from-archive", &app, "ftp://example.invalid/x.tar"])
+        .fails(1)
+        .stderr_has("Unsupported archive url");
+}

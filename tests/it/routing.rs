@@ -123,6 +123,16 @@ fn a_failing_health_check_leaves_the_old_release_serving() {
         via_nginx(&server, "checked.test", "/"),
         (200, "hello\n".into())
     );
+    berth
+        .cmd(["checks:run", &app])
+        .succeeds()
+        .stdout_has("-----> Running pre-flight checks");
+    berth
+        .cmd(["checks:run", &app, "worker"])
+        .fails(1)
+        .stderr_is(&format!(
+            " !     Invalid process type specified ({app}.worker)\n"
+        ));
 }
 
 /// One request, on `stream` when given (keep-alive) or a new connection.

@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 use crate::plugins::{Command, Plugin};
 use crate::procfile::Procfile;
 use crate::property_set::{self, Property, Reach};
+use crate::release_files;
 use crate::repo::AppRepo;
 use crate::store::Scope;
-use crate::store::atomic::{FILE_MODE, remove_file, write_atomic};
 use crate::store::lock::{DeployLock, DeployLockError};
 
 pub static PLUGIN: Plugin = Plugin {
@@ -101,8 +101,28 @@ fn trigger_receive_app(ctx: &Context, args: &[String]) -> Result<String> {
         .map_err(|_| Error::fail(format!("App {app} has no code to build: push it first")))?;
     let sha = commit.to_string();
 
-    keep_app_files(ctx, &app, &repo, commit)?;
-    record_git_rev(ctx, &app, &sha)?;
+    let tag = deploy_tag(&sha);
+    stage_release_files(ctx, &app, &repo, commit, &tag)?;
+    let released = build_and_release(ctx, &app, &repo, commit, &sha, &tag);
+    if released.is_err() {
+        // Promoted files belong to the release that runs; staged ones to
+        // this failed attempt.
+        release_files::discard(&ctx.store, &app, &tag)?;
+    }
+    released.map(|()| String::new())
+}
+
+/// Builds `commit` as `dokku/<app>:<tag>` and releases it.
+fn build_and_release(
+    ctx: &Context,
+    app: &AppName,
+    repo: &AppRepo,
+    commit: git2::Oid,
+    sha: &str,
+    tag: &str,
+) -> Result<()> {
+    let app = app.clone();
+    record_git_rev(ctx, &app, sha)?;
 
     let selected = property(ctx, "builder", &app, "selected")?.unwrap_or_default();
     if !selected.is_empty() && selected != "dockerfile" {
@@ -115,14 +135,13 @@ fn trigger_receive_app(ctx: &Context, args: &[String]) -> Result<String> {
     if repo.file(commit, &dockerfile)?.is_none() {
         return Err(Error::fail(format!(
             "No {dockerfile} found in {}: berth builds apps from a Dockerfile",
-            &sha[..7]
+            &sha[..7.min(sha.len())]
         )));
     }
 
     ctx.out.info1(format!("Building {app} from Dockerfile"))?;
     ctx.fire("pre-build", &["dockerfile", app.as_str(), ""])?;
     let engine = Engine::connect()?;
-    let tag = deploy_tag(&sha);
     let image = format!("dokku/{app}");
     let labels = HashMap::from([
         ("com.dokku.app-name".to_string(), app.to_string()),
@@ -152,8 +171,8 @@ fn trigger_receive_app(ctx: &Context, args: &[String]) -> Result<String> {
     engine.tag(&format!("{image}:{tag}"), &image, "latest")?;
     ctx.fire("post-build", &["dockerfile", app.as_str(), ""])?;
     ctx.out.info1(format!("Releasing {app}..."))?;
-    ctx.fire("release-and-deploy", &[app.as_str(), &tag])?;
-    Ok(String::new())
+    ctx.fire("release-and-deploy", &[app.as_str(), tag])?;
+    Ok(())
 }
 
 /// `<first 7 of sha>-<unix time>`: unique per deploy, sortable by time.
@@ -165,50 +184,53 @@ fn deploy_tag(sha: &str) -> String {
     format!("{}-{now}", &sha[..7])
 }
 
-/// Keeps the commit's Procfile and app.json where Dokku keeps them
-/// (`data/ps/<app>/Procfile`, `data/app-json/<app>/app.json`). A broken
-/// Procfile fails the deploy before the build.
-fn keep_app_files(ctx: &Context, app: &AppName, repo: &AppRepo, commit: git2::Oid) -> Result<()> {
-    let scope = Scope::App(app.clone());
-    let procfile_path =
-        property(ctx, "ps", app, "procfile-path")?.unwrap_or_else(|| "Procfile".into());
-    let kept = ctx.store.data_dir("ps", &scope).join("Procfile");
-    match repo.file(commit, &procfile_path)? {
-        Some(bytes) => {
-            Procfile::parse(&String::from_utf8_lossy(&bytes))?;
-            write_atomic(&kept, &bytes, FILE_MODE)?;
-        }
-        None => {
-            remove_file(&kept)?;
-        }
+/// Stages the commit's Procfile, app.json and nginx.conf.hbs for the
+/// release `tag` (see [`crate::release_files`]). A broken Procfile or
+/// app.json fails the deploy before the build.
+fn stage_release_files(
+    ctx: &Context,
+    app: &AppName,
+    repo: &AppRepo,
+    commit: git2::Oid,
+    tag: &str,
+) -> Result<()> {
+    let path_of = |plugin: &str, key: &str, default: &str| -> Result<String> {
+        Ok(property(ctx, plugin, app, key)?.unwrap_or_else(|| default.into()))
+    };
+    let procfile = repo.file(commit, &path_of("ps", "procfile-path", "Procfile")?)?;
+    if let Some(bytes) = &procfile {
+        Procfile::parse(&String::from_utf8_lossy(bytes))?;
     }
-    // The app's own nginx template, used by the proxy on its next rebuild.
-    let template_path = property(ctx, "nginx", app, "nginx-conf-sigil-path")?
-        .unwrap_or_else(|| "nginx.conf.hbs".into());
-    let kept = ctx
-        .store
-        .data_dir("nginx-vhosts", &scope)
-        .join("nginx.conf.hbs");
-    match repo.file(commit, &template_path)? {
-        Some(bytes) => write_atomic(&kept, &bytes, FILE_MODE)?,
-        None => {
-            remove_file(&kept)?;
-        }
+    let app_json = repo.file(commit, &path_of("app-json", "appjson-path", "app.json")?)?;
+    if let Some(bytes) = &app_json {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .map_err(|e| Error::fail(format!("Invalid app.json: {e}")))?;
     }
-    let appjson_path =
-        property(ctx, "app-json", app, "appjson-path")?.unwrap_or_else(|| "app.json".into());
-    let kept = ctx.store.data_dir("app-json", &scope).join("app.json");
-    match repo.file(commit, &appjson_path)? {
-        Some(bytes) => {
-            serde_json::from_slice::<serde_json::Value>(&bytes)
-                .map_err(|e| Error::fail(format!("Invalid app.json: {e}")))?;
-            write_atomic(&kept, &bytes, FILE_MODE)?;
-        }
-        None => {
-            remove_file(&kept)?;
-        }
-    }
-    Ok(())
+    let template = repo.file(
+        commit,
+        &path_of("nginx", "nginx-conf-sigil-path", "nginx.conf.hbs")?,
+    )?;
+    release_files::stage(
+        &ctx.store,
+        app,
+        tag,
+        release_files::PROCFILE,
+        procfile.as_deref(),
+    )?;
+    release_files::stage(
+        &ctx.store,
+        app,
+        tag,
+        release_files::APP_JSON,
+        app_json.as_deref(),
+    )?;
+    release_files::stage(
+        &ctx.store,
+        app,
+        tag,
+        release_files::NGINX_TEMPLATE,
+        template.as_deref(),
+    )
 }
 
 /// Sets `GIT_REV` (or the `rev-env-var` property's name; empty disables it)

@@ -96,10 +96,13 @@ pub fn from_archive(ctx: &Context, args: Vec<String>) -> Result<()> {
         std::io::stdin()
             .take(limits.max_bytes + 1)
             .read_to_end(&mut bytes)
+    } else if source.starts_with("http://") || source.starts_with("https://") {
+        bytes = download(source, limits.max_bytes)?;
+        Ok(bytes.len())
     } else if source.contains("://") {
-        return Err(Error::fail(
-            "Downloading archives is not supported yet: pipe it in, e.g. curl -sL URL | dokku git:from-archive APP --",
-        ));
+        return Err(Error::fail(format!(
+            "Unsupported archive url {source}: use http(s)://, a file path, or -- for stdin"
+        )));
     } else {
         std::fs::File::open(source)
             .and_then(|f| f.take(limits.max_bytes + 1).read_to_end(&mut bytes))
@@ -135,6 +138,26 @@ pub fn from_archive(ctx: &Context, args: Vec<String>) -> Result<()> {
         Kind::Zip => "zip",
     };
     deploy_commit(ctx, &app, &repo, commit, type_name, source)
+}
+
+/// Fetches an archive with curl (an argv list: the URL is one word, never
+/// shell text), following redirects, http(s) only, at most `max` bytes.
+fn download(url: &str, max: u64) -> Result<Vec<u8>> {
+    let output = Process::new("curl")
+        .args(["--fail", "--silent", "--show-error", "--location"])
+        .args(["--proto", "=http,https", "--proto-redir", "=http,https"])
+        .args(["--max-filesize", &max.to_string(), "--max-time", "600"])
+        .arg("--")
+        .arg(url)
+        .output()
+        .map_err(|e| Error::fail(format!("Unable to run curl to download {url}: {e}")))?;
+    if !output.status.success() {
+        return Err(Error::fail(format!(
+            "Unable to download {url}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(output.stdout)
 }
 
 fn git_number(ctx: &Context, app: &AppName, key: &str, default: u64) -> Result<u64> {

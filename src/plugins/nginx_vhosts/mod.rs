@@ -261,14 +261,11 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
 /// The app's own `nginx.conf.hbs` (kept from its last build) unless
 /// `disable-custom-config`, else the bundled template.
 fn template_for(ctx: &Context, app: &AppName) -> Result<(String, &'static str)> {
-    if computed(ctx, app, "disable-custom-config")? != "true" {
-        let custom = ctx
-            .store
-            .data_dir("nginx-vhosts", &Scope::App(app.clone()))
-            .join("nginx.conf.hbs");
-        if let Ok(text) = std::fs::read_to_string(&custom) {
-            return Ok((text, "app-supplied"));
-        }
+    if computed(ctx, app, "disable-custom-config")? != "true"
+        && let Some(text) =
+            crate::release_files::read(&ctx.store, app, None, crate::release_files::NGINX_TEMPLATE)
+    {
+        return Ok((text, "app-supplied"));
     }
     Ok((DEFAULT_TEMPLATE.to_string(), "built-in"))
 }

@@ -74,12 +74,16 @@ pub fn mode(ctx: &Context, app: &AppName, kind: &str) -> Result<Mode> {
 }
 
 /// The deploy-gating checks app.json defines for `kind`.
-pub fn defined(ctx: &Context, app: &AppName, kind: &str) -> Result<Vec<Healthcheck>> {
-    let path = ctx
-        .store
-        .data_dir("app-json", &Scope::App(app.clone()))
-        .join("app.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+/// (`tag`: the release being deployed, whose app.json may not run yet.)
+pub fn defined(
+    ctx: &Context,
+    app: &AppName,
+    kind: &str,
+    tag: Option<&str>,
+) -> Result<Vec<Healthcheck>> {
+    let Some(text) =
+        crate::release_files::read(&ctx.store, app, tag, crate::release_files::APP_JSON)
+    else {
         return Ok(Vec::new());
     };
     let parsed: AppJson = serde_json::from_str(&text)

@@ -26,6 +26,7 @@ use crate::engine::{Engine, StdStream};
 use crate::error::{Error, Result};
 use crate::plugins::Plugin;
 use crate::procfile::Procfile;
+use crate::release_files;
 use crate::store::Scope;
 
 /// The bridge network every app container joins; the proxy reaches them here.
@@ -43,6 +44,7 @@ pub static PLUGIN: Plugin = Plugin {
     commands: &[],
     triggers: &[
         ("app-restart", trigger_app_restart),
+        ("checks-run", trigger_checks_run),
         ("deploy", trigger_deploy),
         ("post-app-rename", trigger_post_app_rename),
         ("post-app-rename-setup", trigger_post_app_rename_setup),
@@ -63,6 +65,48 @@ fn trigger_deploy(ctx: &Context, args: &[String]) -> Result<String> {
     let app = app_arg(ctx, args)?;
     let tag = args.get(1).map_or("latest", String::as_str);
     deploy(ctx, &app, tag)?;
+    Ok(String::new())
+}
+
+/// `checks-run APP [TYPES|TYPE.N]` (for `checks:run`): the deploy checks,
+/// run against the app's current containers.
+fn trigger_checks_run(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = app_arg(ctx, args)?;
+    let dynos = state::dynos(&ctx.store, &app)?;
+    let wanted: Vec<Dyno> = match args.get(1) {
+        None => dynos,
+        Some(filter) if filter.contains('.') => {
+            let found: Vec<Dyno> = dynos.into_iter().filter(|d| d.name() == *filter).collect();
+            if found.is_empty() {
+                return Err(Error::fail(format!(
+                    "Invalid container id specified ({app}.{filter})"
+                )));
+            }
+            found
+        }
+        Some(filter) => {
+            let types: Vec<&str> = filter.split(',').collect();
+            if let Some(bad) = types.iter().find(|t| !dynos.iter().any(|d| d.kind == **t)) {
+                return Err(Error::fail(format!(
+                    "Invalid process type specified ({app}.{bad})"
+                )));
+            }
+            dynos
+                .into_iter()
+                .filter(|d| types.contains(&d.kind.as_str()))
+                .collect()
+        }
+    };
+    let engine = Engine::connect()?;
+    for dyno in &wanted {
+        let id = state::container_id(&ctx.store, &app, dyno)
+            .ok_or_else(|| Error::fail(format!("No container recorded for {}", dyno.name())))?;
+        let port = state::address(&ctx.store, &app, dyno)
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(DEFAULT_WEB_PORT);
+        check(ctx, &engine, &app, &id, dyno, port, None)
+            .map_err(|e| Error::fail(format!("Check failed ({}): {e}", dyno.name())))?;
+    }
     Ok(String::new())
 }
 
@@ -254,6 +298,7 @@ fn detected_map(exposed: &str) -> Option<String> {
 }
 
 struct Release {
+    tag: String,
     image: String,
     procfile: Procfile,
     env: BTreeMap<String, String>,
@@ -270,15 +315,12 @@ struct Release {
 pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
     let engine = Engine::connect()?;
     let image = format!("dokku/{app}:{tag}");
-    let procfile_path = ctx
-        .store
-        .data_dir("ps", &Scope::App(app.clone()))
-        .join("Procfile");
-    let procfile = match std::fs::read_to_string(&procfile_path) {
-        Ok(text) => Procfile::parse(&text)?,
-        Err(_) => Procfile::default(),
+    let procfile = match release_files::read(&ctx.store, app, Some(tag), release_files::PROCFILE) {
+        Some(text) => Procfile::parse(&text)?,
+        None => Procfile::default(),
     };
     let release = Release {
+        tag: tag.to_string(),
         port: detect_web_port(ctx, &engine, app, &image)?,
         image,
         procfile,
@@ -394,7 +436,11 @@ fn switch(ctx: &Context, app: &AppName, started: &[Started], release: &Release) 
     for new in started {
         state::record(&ctx.store, app, &new.dyno, &new.id, &new.ip, release.port)?;
     }
-    ctx.fire("proxy-build-config", &[app.as_str()])?;
+    let promotion = release_files::promote(&ctx.store, app, &release.tag)?;
+    if let Err(e) = ctx.fire("proxy-build-config", &[app.as_str()]) {
+        promotion.undo(&ctx.store)?;
+        return Err(e);
+    }
     Ok(())
 }
 
@@ -411,9 +457,17 @@ fn start_new(
     engine.remove_container(&upcoming)?;
     let body = container_body(app, release, dyno)?;
     let id = engine.create_container(&upcoming, body)?;
-    let checked = engine
-        .start_container(&id)
-        .and_then(|()| check(ctx, engine, app, &id, dyno, release.port));
+    let checked = engine.start_container(&id).and_then(|()| {
+        check(
+            ctx,
+            engine,
+            app,
+            &id,
+            dyno,
+            release.port,
+            Some(&release.tag),
+        )
+    });
     match checked {
         Ok(ip) => Ok(Started {
             dyno: dyno.clone(),
@@ -481,6 +535,7 @@ fn check(
     id: &str,
     dyno: &Dyno,
     port: u16,
+    tag: Option<&str>,
 ) -> Result<String> {
     let started = Instant::now();
     // A container counts as alive while running and not restarted: with a
@@ -520,7 +575,7 @@ fn check(
     }
     ctx.out
         .verbose_quiet(format!("Attempting pre-flight checks ({})", dyno.name()))?;
-    let defined = health::defined(ctx, app, &dyno.kind)?;
+    let defined = health::defined(ctx, app, &dyno.kind, tag)?;
     if !defined.is_empty() {
         let domains = ctx.fire("domains-list", &[app.as_str()])?;
         let host = domains
