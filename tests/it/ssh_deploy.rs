@@ -50,6 +50,29 @@ fn push_over_ssh_creates_deploys_and_is_managed_over_ssh() {
         .ssh(["run", &app, "tty"])
         .fails(1)
         .stdout_is("not a tty\n");
+    // 200 MB through `run` and SSH: all of it arrives, and the server
+    // streams it (backpressure) instead of holding it.
+    let mut big = server
+        .ssh(["run", &app, "head", "-c", "209715200", "/dev/zero"])
+        .command();
+    let output = big.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout.len(), 209_715_200);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    println!("server peak memory while streaming 200 MB: {peak_kb} kB");
+    assert!(
+        peak_kb < 100 * 1024,
+        "server peak memory {peak_kb} kB while streaming 200 MB"
+    );
     server
         .ssh(["enter", &app, "web", "printenv", "DYNO"])
         .succeeds()

@@ -89,6 +89,11 @@ impl SshServer {
             .expect("proxy port set at launch")
     }
 
+    /// The server process's id (to read its memory use, for one).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
