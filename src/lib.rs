@@ -9,6 +9,7 @@ pub mod dotenv;
 pub mod dynos;
 pub mod engine;
 pub mod error;
+pub mod host_path;
 pub mod nginx;
 pub mod output;
 pub mod plugins;

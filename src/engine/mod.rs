@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary, ImageInspect,
-    NetworkCreateRequest,
+    NetworkConnectRequest, NetworkCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, InspectContainerOptions, ListContainersOptions,
@@ -169,6 +169,27 @@ impl Engine {
         }
     }
 
+    /// Connects container `id` to network `name`. Already connected counts
+    /// as done.
+    pub fn connect_network(&self, name: &str, id: &str) -> Result<()> {
+        let request = NetworkConnectRequest {
+            container: id.to_string(),
+            endpoint_config: None,
+        };
+        match self.block_on(self.docker.connect_network(name, request)) {
+            Ok(()) => Ok(()),
+            // The engine answers 403 (older: 500) "already exists in network".
+            Err(e) if is_already_connected(&e) => Ok(()),
+            Err(e) => Err(engine_error(
+                &format!(
+                    "Unable to connect container {} to network {name}",
+                    short(id)
+                ),
+                e,
+            )),
+        }
+    }
+
     // ----- containers -----
 
     pub fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
@@ -247,6 +268,27 @@ impl Engine {
                 e,
             )),
         }
+    }
+
+    /// The mounts of the container berth itself runs in, as `(source,
+    /// destination)` pairs: the container named by this host's hostname
+    /// (Docker sets it to the container id). Empty when the engine knows
+    /// no such container (berth runs on the host, or beside another engine).
+    pub fn own_mounts(&self) -> Result<Vec<(String, String)>> {
+        let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        let hostname = hostname.trim();
+        if hostname.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(container) = self.inspect_container(hostname)? else {
+            return Ok(Vec::new());
+        };
+        Ok(container
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| Some((m.source?, m.destination?)))
+            .collect())
     }
 
     /// Containers (running or not) carrying every `key=value` label given.
@@ -329,6 +371,11 @@ fn is_not_found(e: &bollard::errors::Error) -> bool {
 
 fn is_conflict(e: &bollard::errors::Error) -> bool {
     status_code(e) == Some(409)
+}
+
+fn is_already_connected(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { message, .. }
+        if message.contains("already exists"))
 }
 
 fn is_not_modified(e: &bollard::errors::Error) -> bool {

@@ -21,6 +21,7 @@ pub mod run;
 pub mod scheduler_docker_local;
 pub mod ssh_keys;
 pub mod standard;
+pub mod storage;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -67,6 +68,7 @@ pub static CORE: &[&Plugin] = &[
     &run::RUN,
     &scheduler_docker_local::PLUGIN,
     &ssh_keys::PLUGIN,
+    &storage::PLUGIN,
 ];
 
 pub fn find_plugin(name: &str) -> Option<&'static Plugin> {
@@ -74,11 +76,13 @@ pub fn find_plugin(name: &str) -> Option<&'static Plugin> {
 }
 
 /// A command by its full name: a plugin's, or one of the internal ones git
-/// runs (`git-receive-pack`, `git-hook`), which help does not list.
+/// runs (`git-receive-pack`, `git-hook`) or the image's health check runs
+/// (`healthcheck`), which help does not list.
 pub fn find_command(name: &str) -> Option<&'static Command> {
     CORE.iter()
         .flat_map(|p| p.commands.iter())
         .chain(git::INTERNAL.iter())
+        .chain(standard::INTERNAL.iter())
         .find(|c| c.name == name)
 }
 

@@ -47,7 +47,7 @@ pub static PLUGIN: Plugin = Plugin {
         },
         Command {
             name: "ps:restore",
-            usage: "[<app>]",
+            usage: "[--all|<app>]",
             description: "Start previously running apps e.g. after reboot",
             run: restore,
         },
@@ -219,6 +219,7 @@ fn rebuild(ctx: &Context, args: Vec<String>) -> Result<()> {
 /// `restore=false` are skipped.
 fn restore(ctx: &Context, args: Vec<String>) -> Result<()> {
     let apps = match args.first() {
+        Some(all) if all == "--all" => ctx.store.apps()?,
         Some(name) => vec![ctx.existing_app(Some(name))?],
         None => {
             ctx.out

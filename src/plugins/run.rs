@@ -107,6 +107,8 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         ("com.dokku.dyno".to_string(), dyno.clone()),
         ("dokku".to_string(), String::new()),
     ]);
+    let binds = ctx.fire("storage-app-mounts", &[app.as_str(), "run"])?;
+    let binds = binds.lines().map(str::to_string).collect();
     let body = ContainerCreateBody {
         image: Some(format!("dokku/{app}:latest")),
         cmd,
@@ -121,6 +123,7 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         host_config: Some(HostConfig {
             init: Some(true),
             network_mode: Some(NETWORK.to_string()),
+            binds: Some(binds),
             ..Default::default()
         }),
         ..Default::default()

@@ -47,6 +47,18 @@ pub static PLUGIN: Plugin = Plugin {
     triggers: &[],
 };
 
+/// Commands help does not list: `healthcheck`, the image's `HEALTHCHECK`.
+pub static INTERNAL: &[Command] = &[Command {
+    name: "healthcheck",
+    usage: "[--health-listen ADDR]",
+    description: "Exit 0 when the platform's health endpoint answers 200",
+    run: healthcheck,
+}];
+
+fn healthcheck(ctx: &Context, args: Vec<String>) -> Result<()> {
+    crate::server::health::healthcheck(ctx, args)
+}
+
 fn help(ctx: &Context, args: Vec<String>) -> Result<()> {
     print_help(ctx, args.iter().any(|a| a == "--all"))
 }

@@ -19,12 +19,16 @@ use crate::server::session::SshSession;
 
 /// How long running sessions may take to finish once a stop is asked.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The same in the platform container: `docker stop` kills after 10 s, and
+/// nginx still has to quit after the sessions.
+pub const CONTAINER_STOP_GRACE: Duration = Duration::from_secs(6);
 
 /// Serves connections until SIGTERM or SIGINT.
 pub async fn serve(
     listener: TcpListener,
     config: Arc<Config>,
     shared: Arc<Shared>,
+    grace: Duration,
 ) -> std::io::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -62,7 +66,7 @@ pub async fn serve(
     }
     drop(listener);
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(STOP_GRACE, drain).await.is_err() {
+    if tokio::time::timeout(grace, drain).await.is_err() {
         let _ = stop.send(true);
         let drain = async { while connections.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;

@@ -1,6 +1,8 @@
-//! `berth server`: the long-running platform process. For now that is the
-//! embedded SSH server (russh) that takes `ssh dokku@host <command>` and
-//! `git push` (nginx and HTTP come later).
+//! `berth server`: the long-running platform process: the embedded SSH
+//! server (russh) that takes `ssh dokku@host <command>` and `git push`,
+//! nginx and the retire loop ([`platform`]), the health endpoint
+//! ([`health`]) and, inside the platform container, its start-up duties
+//! ([`container`]).
 //!
 //! The SSH server never interprets a command: it splits the command string
 //! into argv words ([`crate::words::split`]) and runs the berth binary itself with
@@ -14,10 +16,15 @@
 //! - [`session`]: authentication and channel requests of one connection;
 //! - [`channel`]: one command's child process and its byte streams;
 //! - [`child`], [`pty`]: starting that child, with pipes or a terminal.
+//! - [`container`]: container mode (volume layout, `DOKKU_HOSTNAME`, the
+//!   apps' network, PID 1 duties);
+//! - [`health`]: `GET /health` and `berth healthcheck`.
 
 pub mod authorized_keys;
 pub mod channel;
 pub mod child;
+pub mod container;
+pub mod health;
 pub mod host_key;
 pub mod listener;
 pub mod platform;
@@ -57,16 +64,51 @@ struct ServerArgs {
     /// `HOST:PORT` for the SSH server.
     #[arg(long = "ssh-listen")]
     ssh_listen: Option<String>,
+    /// `HOST:PORT` for the health endpoint (container mode: 127.0.0.1:18080).
+    #[arg(long = "health-listen")]
+    health_listen: Option<String>,
 }
 
-/// `berth server [--ssh-listen ADDR]`.
+/// `berth server [--ssh-listen ADDR] [--health-listen ADDR]`.
 pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: ServerArgs = parse_args("server", &args)?;
+    let in_container = container::detect();
+    if in_container {
+        if let Some(code) = container::run_as_init() {
+            return if code == 0 {
+                Ok(())
+            } else {
+                Err(Error::Silent(code))
+            };
+        }
+        container::Layout::standard().prepare()?;
+    }
     let listen = args
         .ssh_listen
         .or_else(|| std::env::var(SSH_LISTEN_ENV).ok().filter(|v| !v.is_empty()))
         .unwrap_or_else(|| DEFAULT_SSH_LISTEN.to_string());
     let address = resolve(&listen)?;
+    let health_listen = args
+        .health_listen
+        .or_else(|| {
+            std::env::var(health::HEALTH_LISTEN_ENV)
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .or_else(|| in_container.then(|| health::DEFAULT_HEALTH_LISTEN.to_string()))
+        .map(|listen| resolve(&listen))
+        .transpose()?;
+    if in_container {
+        // Neither stops the platform: SSH and nginx still serve what runs.
+        if let Err(e) = container::apply_hostname(ctx) {
+            ctx.out.warn(e.to_string())?;
+        }
+        if let Err(e) = container::join_app_network() {
+            ctx.out.warn(format!(
+                "{e}; nginx cannot reach app containers until this is fixed"
+            ))?;
+        }
+    }
     let host_key = host_key::load_or_create(ctx.store.lib_root())?;
     let program = std::env::current_exe()
         .map_err(|e| Error::fail(format!("Unable to find the berth binary: {e}")))?;
@@ -105,7 +147,25 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
             .map_err(|e| Error::fail(format!("Unable to listen on {address} for SSH: {e}")))?;
         let bound = listener.local_addr().unwrap_or(address);
         ctx.out.info1(format!("SSH server listening on {bound}"))?;
-        listener::serve(listener, config, shared)
+        if let Some(health_address) = health_listen {
+            match tokio::net::TcpListener::bind(health_address).await {
+                Ok(health_listener) => {
+                    let nginx = crate::nginx::Nginx::new(&ctx.store);
+                    health::spawn(health_listener, bound, move || nginx.default_ports());
+                    ctx.out
+                        .info1(format!("Health endpoint on http://{health_address}/health"))?;
+                }
+                Err(e) => ctx.out.warn(format!(
+                    "Unable to listen on {health_address} for the health endpoint: {e}"
+                ))?,
+            }
+        }
+        let grace = if in_container {
+            listener::CONTAINER_STOP_GRACE
+        } else {
+            listener::STOP_GRACE
+        };
+        listener::serve(listener, config, shared, grace)
             .await
             .map_err(|e| Error::fail(format!("SSH server failed: {e}")))
     });

@@ -47,7 +47,7 @@ impl Platform {
         // cannot start does not hold up the others.
         if let Ok(exe) = std::env::current_exe() {
             let _ = std::process::Command::new(exe)
-                .args(["--quiet", "ps:restore"])
+                .args(["--quiet", "ps:restore", "--all"])
                 .stdin(std::process::Stdio::null())
                 .spawn();
         }

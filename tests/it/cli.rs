@@ -25,6 +25,7 @@ Commands:
     run       Run a one-off process inside a container
     server    Run the platform: the SSH server, nginx and the retire loop
     ssh-keys  Manage public keys used for deployment
+    storage   Manage mounted volumes
     url       Show the first URL for an application (compatibility)
     urls      Show all URLs for an application
     version   Print dokku's version

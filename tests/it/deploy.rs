@@ -100,7 +100,9 @@ fn container_that_exits_fails_the_deploy_with_its_output() {
     // The failed commit's Procfile must not become the running release's.
     berth.cmd(["ps:restart", &app]).succeeds();
     assert_eq!(
-        http_get(&dyno_addr(&berth, &app, "web.1"), "x", "/").unwrap().1,
+        http_get(&dyno_addr(&berth, &app, "web.1"), "x", "/")
+            .unwrap()
+            .1,
         "hello\n",
         "a restart runs the release that runs, not the failed one"
     );

@@ -107,6 +107,12 @@ impl Cmd {
         self
     }
 
+    /// Sets an environment variable for this run.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Cmd {
+        self.envs.push((key.to_string(), value.into()));
+        self
+    }
+
     pub fn spawn(&self) -> std::process::Child {
         let mut command = Command::new(&self.program);
         command

@@ -15,3 +15,4 @@ mod ssh;
 mod ssh_deploy;
 mod ssh_keys;
 mod ssh_server;
+mod storage;

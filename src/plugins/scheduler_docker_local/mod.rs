@@ -304,6 +304,8 @@ struct Release {
     env: BTreeMap<String, String>,
     port: u16,
     policy: RestartPolicy,
+    /// Bind mounts, host paths already (`storage-app-mounts`).
+    binds: Vec<String>,
 }
 
 /// Runs the release `dokku/<app>:<tag>` at the app's scale, without
@@ -326,6 +328,7 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
         procfile,
         env: ctx.store.merged_env(app)?,
         policy: restart_policy(ctx, app)?,
+        binds: mounts(ctx, app, "deploy")?,
     };
     engine.ensure_network(NETWORK)?;
     ctx.out
@@ -520,10 +523,17 @@ fn container_body(app: &AppName, release: &Release, dyno: &Dyno) -> Result<Conta
             init: Some(true),
             restart_policy: Some(release.policy.clone()),
             network_mode: Some(NETWORK.to_string()),
+            binds: Some(release.binds.clone()),
             ..Default::default()
         }),
         ..Default::default()
     })
+}
+
+/// The app's bind mounts for `phase`, as the storage plugin answers them.
+fn mounts(ctx: &Context, app: &AppName, phase: &str) -> Result<Vec<String>> {
+    let lines = ctx.fire("storage-app-mounts", &[app.as_str(), phase])?;
+    Ok(lines.lines().map(str::to_string).collect())
 }
 
 /// Waits until the new container is ready (see [`health`]). Returns its
