@@ -90,8 +90,6 @@ start_platform() {
 		--volume "${volume}:/mnt/dokku" \
 		--volume /var/run/docker.sock:/var/run/docker.sock \
 		"${IMAGE}" >/dev/null
-	ssh_port="$(docker port "${PLATFORM}" 22/tcp | head -n 1 | sed 's/.*://')"
-	http_port="$(docker port "${PLATFORM}" 80/tcp | head -n 1 | sed 's/.*://')"
 	until docker exec "${PLATFORM}" berth healthcheck >/dev/null 2>&1; do
 		if ((waited >= READY_TIMEOUT * 10)); then
 			not_ok "platform ready within ${READY_TIMEOUT}s" "$(docker logs --tail 20 "${PLATFORM}" 2>&1)"
@@ -101,8 +99,14 @@ start_platform() {
 		waited=$((waited + 1))
 	done
 	# SSH and HTTP from the host side too (through the published ports).
+	# The ports are read on every try: when the platform joins the berth
+	# network at start-up, the engine re-creates its port mappings, and a
+	# port read in that moment is stale or empty.
 	waited=0
-	until ssh-keyscan -p "${ssh_port}" 127.0.0.1 >/dev/null 2>&1 &&
+	until ssh_port="$(docker port "${PLATFORM}" 22/tcp | head -n 1 | sed 's/.*://')" &&
+		http_port="$(docker port "${PLATFORM}" 80/tcp | head -n 1 | sed 's/.*://')" &&
+		[[ -n "${ssh_port}" && -n "${http_port}" ]] &&
+		ssh-keyscan -p "${ssh_port}" 127.0.0.1 >/dev/null 2>&1 &&
 		curl -s -o /dev/null "http://127.0.0.1:${http_port}/"; do
 		if ((waited >= READY_TIMEOUT * 10)); then
 			not_ok "published ports answer within ${READY_TIMEOUT}s" "$(docker port "${PLATFORM}"; docker logs --tail 20 "${PLATFORM}" 2>&1)"
