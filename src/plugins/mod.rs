@@ -97,3 +97,23 @@ pub fn parse_args<T: clap::Parser>(command: &str, args: &[String]) -> Result<T> 
         },
     )
 }
+
+/// `[<app>] [--format F]`, the arguments of Dokku's list commands: the app
+/// word (if any) and the format (`default` when not given).
+pub fn app_and_format(args: Vec<String>, default: &str) -> Result<(Option<String>, String)> {
+    let mut app = None;
+    let mut format = default.to_string();
+    let mut words = args.into_iter();
+    while let Some(word) = words.next() {
+        if word == "--format" {
+            format = words.next().unwrap_or_default();
+        } else if let Some(value) = word.strip_prefix("--format=") {
+            format = value.to_string();
+        } else if app.is_none() {
+            app = Some(word);
+        } else {
+            return Err(Error::fail(format!("Unexpected argument: {word}")));
+        }
+    }
+    Ok((app, format))
+}

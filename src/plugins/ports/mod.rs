@@ -192,20 +192,7 @@ fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let mut app = None;
-    let mut format = "stdout".to_string();
-    let mut words = args.into_iter();
-    while let Some(word) = words.next() {
-        if word == "--format" {
-            format = words.next().unwrap_or_default();
-        } else if let Some(value) = word.strip_prefix("--format=") {
-            format = value.to_string();
-        } else if app.is_none() {
-            app = Some(word);
-        } else {
-            return Err(Error::fail(format!("Unexpected argument: {word}")));
-        }
-    }
+    let (app, format) = crate::plugins::app_and_format(args, "stdout")?;
     let app = ctx.existing_app(app.as_deref())?;
     let maps = configured(ctx, &app)?;
     match format.as_str() {
