@@ -19,9 +19,16 @@ pub struct Property {
     pub validate: Option<fn(&str) -> Result<()>>,
 }
 
-/// Parses `[--global] <app> <key> [<value>]` and stores or deletes the
-/// property of `plugin`.
-pub fn run(ctx: &Context, plugin: &str, properties: &[Property], args: Vec<String>) -> Result<()> {
+/// A parsed `:set` command line: the scope, the key and the (possibly
+/// empty) value.
+pub struct Request {
+    pub scope: Scope,
+    pub key: String,
+    pub value: String,
+}
+
+/// Parses `[--global] <app> <key> [<value>]`.
+pub fn parse(ctx: &Context, args: Vec<String>) -> Result<Request> {
     let global = args.iter().any(|a| a == "--global");
     let args: Vec<String> = args.into_iter().filter(|a| a != "--global").collect();
     let (scope, rest) = ctx.scope_and_rest(global, args)?;
@@ -30,15 +37,45 @@ pub fn run(ctx: &Context, plugin: &str, properties: &[Property], args: Vec<Strin
         .next()
         .ok_or_else(|| Error::fail("No property specified"))?;
     let value = rest.collect::<Vec<_>>().join(" ");
-    let Some(property) = properties.iter().find(|p| p.name == key) else {
-        let mut names: Vec<&str> = properties.iter().map(|p| p.name).collect();
-        names.sort_unstable();
-        return Err(Error::fail(format!(
-            "Invalid property specified, valid properties include: {}",
-            names.join(", ")
-        )));
+    Ok(Request { scope, key, value })
+}
+
+/// Dokku's refusal of an unknown property, naming the valid ones.
+pub fn invalid_property<'a>(names: impl Iterator<Item = &'a str>) -> Error {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    Error::fail(format!(
+        "Invalid property specified, valid properties include: {}",
+        names.join(", ")
+    ))
+}
+
+/// Checks a non-empty value with `validate`, says what happens, and stores
+/// the value (an empty one deletes the property).
+pub fn store(
+    ctx: &Context,
+    plugin: &str,
+    request: &Request,
+    validate: impl FnOnce(&str) -> Result<()>,
+) -> Result<()> {
+    let Request { scope, key, value } = request;
+    if value.is_empty() {
+        ctx.out.info2(format!("Unsetting {key}"))?;
+    } else {
+        validate(value)?;
+        ctx.out.info2(format!("Setting {key} to {value}"))?;
+    }
+    ctx.store.set_property(plugin, scope, key, value)
+}
+
+/// Parses `[--global] <app> <key> [<value>]` and stores or deletes the
+/// property of `plugin`.
+pub fn run(ctx: &Context, plugin: &str, properties: &[Property], args: Vec<String>) -> Result<()> {
+    let request = parse(ctx, args)?;
+    let Some(property) = properties.iter().find(|p| p.name == request.key) else {
+        return Err(invalid_property(properties.iter().map(|p| p.name)));
     };
-    match (property.reach, &scope) {
+    match (property.reach, &request.scope) {
         (Reach::AppOnly, Scope::Global) => {
             return Err(Error::fail("Property cannot be specified globally"));
         }
@@ -47,13 +84,8 @@ pub fn run(ctx: &Context, plugin: &str, properties: &[Property], args: Vec<Strin
         }
         _ => {}
     }
-    if value.is_empty() {
-        ctx.out.info2(format!("Unsetting {key}"))?;
-    } else {
-        if let Some(validate) = property.validate {
-            validate(&value)?;
-        }
-        ctx.out.info2(format!("Setting {key} to {value}"))?;
-    }
-    ctx.store.set_property(plugin, &scope, &key, &value)
+    store(ctx, plugin, &request, |value| match property.validate {
+        Some(validate) => validate(value),
+        None => Ok(()),
+    })
 }

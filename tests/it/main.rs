@@ -7,6 +7,7 @@ mod deploy;
 mod domains;
 mod git_sources;
 mod harness;
+mod nginx;
 mod ports;
 mod proxy;
 mod routing;

@@ -19,6 +19,7 @@ use crate::context::Context;
 use crate::error::{Error, IoContext, Result};
 use crate::nginx::Nginx;
 use crate::plugins::{Command, Plugin};
+use crate::property_set;
 use crate::report::{self, ReportSpec, Rows};
 use crate::store::Scope;
 use crate::store::atomic::{remove_file, write_atomic};
@@ -383,28 +384,15 @@ fn reload(ctx: &Context, _args: Vec<String>) -> Result<()> {
 }
 
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let global = args.iter().any(|a| a == "--global");
-    let args: Vec<String> = args.into_iter().filter(|a| a != "--global").collect();
-    let (scope, rest) = ctx.scope_and_rest(global, args)?;
-    let mut rest = rest.into_iter();
-    let key = rest
-        .next()
-        .ok_or_else(|| Error::fail("No property specified"))?;
-    let value = rest.collect::<Vec<_>>().join(" ");
-    let Some(property) = properties::find(&key) else {
-        let names: Vec<&str> = properties::PROPERTIES.iter().map(|p| p.name).collect();
-        return Err(Error::fail(format!(
-            "Invalid property specified, valid properties include: {}",
-            names.join(", ")
-        )));
+    let request = property_set::parse(ctx, args)?;
+    let Some(property) = properties::find(&request.key) else {
+        return Err(property_set::invalid_property(
+            properties::PROPERTIES.iter().map(|p| p.name),
+        ));
     };
-    if value.is_empty() {
-        ctx.out.info2(format!("Unsetting {key}"))?;
-    } else {
-        properties::check(property, &value)?;
-        ctx.out.info2(format!("Setting {key} to {value}"))?;
-    }
-    ctx.store.set_property("nginx", &scope, &key, &value)
+    property_set::store(ctx, "nginx", &request, |value| {
+        properties::check(property, value)
+    })
 }
 
 fn tail(ctx: &Context, args: Vec<String>, which: &str) -> Result<()> {
