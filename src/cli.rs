@@ -7,13 +7,14 @@
 
 use crate::context::{Context, GlobalFlags};
 use crate::error::{Error, Result};
+use crate::external;
 use crate::output::warning;
 use crate::plugins::{self, standard};
 use crate::store::Store;
 
 /// Commands whose arguments end in a user's command line: words after
 /// them are theirs, global-looking flags included (`run demo ls --force`).
-const PASSTHROUGH: &[&str] = &["run", "run:detached", "enter"];
+const PASSTHROUGH: &[&str] = &["run", "run:detached", "enter", "plugin:trigger"];
 
 /// A parsed command line: global flags, then the command and its arguments.
 #[derive(Debug, Default)]
@@ -82,6 +83,7 @@ pub fn main() -> i32 {
     if invoked_as.as_deref() == Some("pre-receive") {
         return run_pre_receive();
     }
+    let plugn = invoked_as.as_deref() == Some("plugn");
     let mut words = Vec::new();
     for arg in std::env::args_os().skip(1) {
         match arg.into_string() {
@@ -95,6 +97,23 @@ pub fn main() -> i32 {
             }
         }
     }
+    if plugn {
+        return run_plugn(words);
+    }
+    run(&words)
+}
+
+/// Under the name `plugn` (plugin executables find it on their `PATH`):
+/// `plugn trigger T ARGS...` is `plugin:trigger T ARGS...`.
+fn run_plugn(mut words: Vec<String>) -> i32 {
+    if words.first().map(String::as_str) != Some("trigger") {
+        eprintln!(
+            "{}",
+            warning("berth's plugn supports only `plugn trigger <trigger> [<args>...]`")
+        );
+        return 1;
+    }
+    words[0] = "plugin:trigger".into();
     run(&words)
 }
 
@@ -134,6 +153,7 @@ fn dispatch(ctx: &Context, command: Option<String>, args: Vec<String>) -> Result
     let Some(command) = command else {
         return standard::print_help(ctx, false);
     };
+    authorize(ctx, &command, &args)?;
     let wants_help = matches!(args.first().map(String::as_str), Some("--help" | "-h"));
     if let Some(plugin) = command.strip_suffix(":help").and_then(plugins::find_plugin) {
         return standard::print_plugin_help(ctx, plugin);
@@ -153,6 +173,13 @@ fn dispatch(ctx: &Context, command: Option<String>, args: Vec<String>) -> Result
             _ => standard::print_plugin_help(ctx, plugin),
         };
     }
+    if let Some(code) = external::dispatch(ctx, &command, &args)? {
+        return if code == 0 {
+            Ok(())
+        } else {
+            Err(Error::Silent(code))
+        };
+    }
     let typed = std::iter::once(command)
         .chain(args)
         .collect::<Vec<_>>()
@@ -161,6 +188,33 @@ fn dispatch(ctx: &Context, command: Option<String>, args: Vec<String>) -> Result
     Err(Error::fail(
         "See `dokku help` for a list of available commands.",
     ))
+}
+
+/// Commands berth runs for itself, which no `user-auth` plugin is asked
+/// about: the platform process, its health check, and the hook git runs
+/// inside an already authorised push.
+const UNAUTHENTICATED: &[&str] = &["server", "healthcheck", "git-hook"];
+
+/// Dokku's `dokku_auth`: when an enabled plugin implements `user-auth`,
+/// every command is first offered to it as `user-auth SSH_USER SSH_NAME
+/// COMMAND ARGS...`; a non-zero exit denies it.
+fn authorize(ctx: &Context, command: &str, args: &[String]) -> Result<()> {
+    if UNAUTHENTICATED.contains(&command) || !ctx.external_answers("user-auth") {
+        return Ok(());
+    }
+    let env = external::environment(ctx);
+    let var = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (user, name) = (var("SSH_USER"), var("SSH_NAME"));
+    let mut words: Vec<&str> = vec![&user, &name, command];
+    words.extend(args.iter().map(String::as_str));
+    ctx.fire("user-auth", &words)
+        .map(drop)
+        .map_err(|_| Error::fail("Access denied"))
 }
 
 #[cfg(test)]

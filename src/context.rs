@@ -3,6 +3,7 @@
 
 use crate::app_name::{AppName, NO_NAME};
 use crate::error::{Error, Result};
+use crate::external::{self, ExternalPlugin};
 use crate::output::Output;
 use crate::plugins;
 use crate::store::{Scope, Store};
@@ -22,6 +23,8 @@ pub struct Context {
     pub out: Output,
     pub flags: GlobalFlags,
     bus: TriggerBus,
+    /// The enabled external plugins, read once per process on first use.
+    externals: std::sync::OnceLock<Vec<ExternalPlugin>>,
 }
 
 impl Context {
@@ -31,6 +34,7 @@ impl Context {
             out: Output { quiet: flags.quiet },
             flags,
             bus: TriggerBus::new(plugins::CORE),
+            externals: std::sync::OnceLock::new(),
         }
     }
 
@@ -40,6 +44,25 @@ impl Context {
             Store::new("/nonexistent/home", "/nonexistent/lib"),
             GlobalFlags::default(),
         )
+    }
+
+    /// The enabled external plugins, by name. A plugin folder that cannot
+    /// be listed counts as no plugins, with a warning.
+    pub fn external_plugins(&self) -> &[ExternalPlugin] {
+        self.externals.get_or_init(|| {
+            external::enabled(&external::Paths::new(&self.store)).unwrap_or_else(|e| {
+                let _ = self.out.warn(format!("Ignoring external plugins: {e}"));
+                Vec::new()
+            })
+        })
+    }
+
+    /// Whether an enabled external plugin answers `trigger` (Dokku runs
+    /// `user-auth` only when some plugin implements it).
+    pub fn external_answers(&self, trigger: &str) -> bool {
+        self.external_plugins()
+            .iter()
+            .any(|p| p.dir.join(trigger).is_file())
     }
 
     /// Fires a trigger on the bus; see [`TriggerBus::fire`].

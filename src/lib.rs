@@ -5,10 +5,12 @@
 pub mod app_name;
 pub mod cli;
 pub mod context;
+pub mod docker_args;
 pub mod dotenv;
 pub mod dynos;
 pub mod engine;
 pub mod error;
+pub mod external;
 pub mod host_path;
 pub mod nginx;
 pub mod output;

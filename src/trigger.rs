@@ -3,12 +3,23 @@
 //!
 //! A trigger visits its handlers in plugin-name order; their stdout is
 //! concatenated and returned to the caller; the first error stops the rest
-//! and is returned. Core plugins register Rust functions here; external
-//! plugins (Dokku's on-disk format) join the same bus.
+//! and is returned. Core plugins register Rust functions here; the enabled
+//! external plugins (Dokku's on-disk format, [`crate::external`]) join the
+//! same order with their executables: `00_dokku-standard`, `apps`, a
+//! community `hello`, `nginx-vhosts`...
 
 use crate::context::Context;
+use std::path::PathBuf;
+
 use crate::error::Result;
+use crate::external::{self, ExternalPlugin};
 use crate::plugins::Plugin;
+
+/// Who answers a trigger: a core handler or an external executable.
+enum Answer<'a> {
+    Core(Handler),
+    External(&'a ExternalPlugin, PathBuf),
+}
 
 /// An in-process trigger handler: gets the trigger's arguments, returns
 /// what a plugin executable would print on stdout.
@@ -50,9 +61,26 @@ impl TriggerBus {
         if ctx.flags.trace {
             eprintln!("+ trigger {trigger} {}", args.join(" "));
         }
+        let mut answers: Vec<(&str, Answer)> = self
+            .handlers
+            .iter()
+            .filter(|r| r.trigger == trigger)
+            .map(|r| (r.plugin, Answer::Core(r.handler)))
+            .collect();
+        for plugin in ctx.external_plugins() {
+            if let Some(executable) = plugin.executable(trigger) {
+                answers.push((&plugin.name, Answer::External(plugin, executable)));
+            }
+        }
+        answers.sort_by_key(|(name, _)| *name);
         let mut output = String::new();
-        for registration in self.handlers.iter().filter(|r| r.trigger == trigger) {
-            output.push_str(&(registration.handler)(ctx, &args)?);
+        for (_, answer) in answers {
+            output.push_str(&match answer {
+                Answer::Core(handler) => handler(ctx, &args)?,
+                Answer::External(plugin, executable) => {
+                    external::run_trigger(ctx, plugin, &executable, trigger, &args)?
+                }
+            });
         }
         Ok(output)
     }
@@ -104,6 +132,41 @@ mod tests {
         assert_eq!(bus.fire(&ctx, "t", &["x", "y"]).unwrap(), "a:x,y\nb\n");
         assert_eq!(bus.answering("t"), vec!["a", "b"]);
         assert_eq!(bus.fire(&ctx, "nobody", &[]).unwrap(), "");
+    }
+
+    #[test]
+    fn external_executables_take_their_place_in_name_order() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::new(root.path().join("home"), root.path().join("lib"));
+        let paths = external::Paths::new(&store);
+        let dir = paths.available.join("ab");
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("docker-args-deploy");
+        std::fs::write(&script, "#!/bin/sh\necho \"ab:$1,$2\"\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        external::enable(&paths, "ab").unwrap();
+        let ctx = Context::new(store, crate::context::GlobalFlags::default());
+        // `docker-args-deploy` is an answering trigger: stdout is captured.
+        static C: Plugin = Plugin {
+            name: "c",
+            description: "",
+            default_command: None,
+            commands: &[],
+            triggers: &[("docker-args-deploy", second)],
+        };
+        static A2: Plugin = Plugin {
+            name: "a",
+            description: "",
+            default_command: None,
+            commands: &[],
+            triggers: &[("docker-args-deploy", echo)],
+        };
+        let bus = TriggerBus::new(&[&C, &A2]);
+        assert_eq!(
+            bus.fire(&ctx, "docker-args-deploy", &["x", "y"]).unwrap(),
+            "a:x,y\nab:x,y\nb\n"
+        );
     }
 
     #[test]

@@ -35,6 +35,14 @@ pub struct BuildRequest {
     pub tag: String,
     pub labels: HashMap<String, String>,
     pub build_args: HashMap<String, String>,
+    /// Build without the layer cache (`--no-cache` from `docker-args-build`).
+    pub no_cache: bool,
+    /// Pull newer base images first (`--pull`).
+    pub pull: bool,
+    /// The network of `RUN` steps (`--network NAME`).
+    pub network: Option<String>,
+    /// The stage to build (`--target STAGE`); the last one when `None`.
+    pub target: Option<String>,
 }
 
 pub struct Engine {
@@ -77,6 +85,10 @@ impl Engine {
             forcerm: true,
             labels: Some(request.labels),
             buildargs: Some(request.build_args),
+            nocache: request.no_cache,
+            pull: request.pull.then(|| "1".to_string()),
+            networkmode: request.network,
+            target: request.target.unwrap_or_default(),
             ..Default::default()
         };
         self.block_on(async {

@@ -14,6 +14,7 @@ pub mod domains;
 pub mod git;
 pub mod logs;
 pub mod nginx_vhosts;
+pub mod plugin;
 pub mod ports;
 pub mod proxy;
 pub mod ps;
@@ -62,6 +63,7 @@ pub static CORE: &[&Plugin] = &[
     &git::PLUGIN,
     &logs::PLUGIN,
     &nginx_vhosts::PLUGIN,
+    &plugin::PLUGIN,
     &ports::PLUGIN,
     &proxy::PLUGIN,
     &ps::PLUGIN,

@@ -6,12 +6,14 @@ use std::io::IsTerminal;
 
 use crate::app_name::AppName;
 use crate::context::Context;
+use crate::docker_args::RunOptions;
 use crate::dynos as state;
 use crate::engine::Engine;
 use crate::engine::models::{ContainerCreateBody, HostConfig};
 use crate::error::{Error, Result};
+use crate::host_path::to_host_path;
 use crate::plugins::scheduler_docker_local::NETWORK;
-use crate::plugins::{Command, Plugin};
+use crate::plugins::{Command, Plugin, plugin};
 use crate::procfile::Procfile;
 
 pub static RUN: Plugin = Plugin {
@@ -109,7 +111,7 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
     ]);
     let binds = ctx.fire("storage-app-mounts", &[app.as_str(), "run"])?;
     let binds = binds.lines().map(str::to_string).collect();
-    let body = ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         image: Some(format!("dokku/{app}:latest")),
         cmd,
         env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
@@ -128,6 +130,9 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         }),
         ..Default::default()
     };
+    let extra = ctx.fire("docker-args-run", &[app.as_str(), "latest"])?;
+    RunOptions::parse(&extra, &plugin::allowed_docker_options(ctx)?)?
+        .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
     let engine = Engine::connect()?;
     let id = engine.create_container(&format!("{app}.{dyno}"), body)?;
     let result = engine.run_attached(&id, tty);

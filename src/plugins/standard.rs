@@ -120,8 +120,18 @@ pub fn print_help(ctx: &Context, all: bool) -> Result<()> {
             .collect()
     };
     rows.sort();
+    let mut community = crate::external::help_rows(ctx, all);
+    community.sort();
     for line in columns(&rows) {
         ctx.out.line(line)?;
+    }
+    if !community.is_empty() {
+        ctx.out.line("")?;
+        ctx.out.line("Community plugin commands:")?;
+        ctx.out.line("")?;
+        for line in columns(&community) {
+            ctx.out.line(line)?;
+        }
     }
     Ok(())
 }

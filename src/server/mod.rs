@@ -109,6 +109,11 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
             ))?;
         }
     }
+    // Bundled plugins and the shell helpers plugins source, refreshed
+    // with every start of (a new version of) berth.
+    for name in crate::external::bundled::install_bundled(&ctx.store)? {
+        ctx.out.info1(format!("Installed bundled plugin {name}"))?;
+    }
     let host_key = host_key::load_or_create(ctx.store.lib_root())?;
     let program = std::env::current_exe()
         .map_err(|e| Error::fail(format!("Unable to find the berth binary: {e}")))?;

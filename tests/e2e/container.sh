@@ -179,6 +179,25 @@ check "the file is in the host folder" grep -qx from-app "${storage}/written"
 entered_sees() { [[ "$(dokku enter "${APP}" web cat /data/written)" == from-app ]]; }
 check "deployed container sees the mount" entered_sees
 
+# Plugins: bundled ones installed at start and working through this
+# container's nginx; one installed from a folder, kept on the volume.
+bundled_enabled() { dokku plugin:list | grep -q '^  maintenance .* enabled'; }
+check "bundled plugins installed and enabled" bundled_enabled
+check "maintenance:on over ssh" dokku maintenance:on "${APP}"
+maintenance_page() {
+	curl -s --max-time 5 -H "Host: ${APP}.${DOMAIN}" -o /dev/null -w '%{http_code}' \
+		"http://127.0.0.1:${http_port}/" | grep -qx 503
+}
+check "nginx answers 503 in maintenance" maintenance_page
+check "maintenance:off over ssh" dokku maintenance:off "${APP}"
+check "app served after maintenance" served from-e2e
+cp -r tests/plugins/hello "${volume}/hello-plugin"
+check "plugin:install from a folder" dokku plugin:install /mnt/dokku/hello-plugin
+says_hello() { [[ "$(dokku hello:world "${APP}")" == "-----> hello, world from ${APP}" ]]; }
+check "plugin command over ssh" says_hello
+check "plugin:disable" dokku plugin:disable hello
+check "plugin:uninstall of a bundled plugin" dokku plugin:uninstall http-auth
+
 # ------------------------------------------------- re-created (upgrade) --
 
 strict="yes"
@@ -191,6 +210,11 @@ check "app still served" served from-e2e
 git -C "${tmp}/src" commit -q --allow-empty -m redeploy
 check "git push after the upgrade" git -C "${tmp}/src" push -q "ssh://dokku@127.0.0.1:${ssh_port}/${APP}" main:master
 check "redeployed app served" served from-e2e
+check "installed plugin survives re-creation" dokku plugin:installed hello
+not_installed() { ! dokku plugin:installed "$1"; }
+check "uninstalled bundled plugin stays uninstalled" not_installed http-auth
+check "plugin:enable" dokku plugin:enable hello
+check "plugin command after re-creation" dokku hello:world
 
 # ------------------------- re-created without the *_HOST_ROOT variables --
 

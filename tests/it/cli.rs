@@ -19,6 +19,7 @@ Commands:
     help      Print the list of commands
     logs      Manage log integration for an app
     nginx     Manage the nginx proxy
+    plugin    Manage installed plugins
     ports     Manage ports for an app
     proxy     Manage the proxy integration for an app
     ps        List processes running in app containers

@@ -12,6 +12,13 @@ pub struct Berth {
 impl Berth {
     pub fn new() -> Berth {
         let dir = tempfile::tempdir().expect("temp dir");
+        // As /home/dokku is: nginx workers (an unprivileged user) read
+        // files plugins put in app folders (maintenance pages, htpasswd).
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         std::fs::create_dir_all(dir.path().join("lib")).unwrap();
         Berth { dir }

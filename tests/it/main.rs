@@ -8,6 +8,7 @@ mod domains;
 mod git_sources;
 mod harness;
 mod nginx;
+mod plugins;
 mod ports;
 mod proxy;
 mod routing;

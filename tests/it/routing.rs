@@ -12,7 +12,7 @@ use crate::source::{Source, http_get, unique_app};
 use crate::ssh_server::SshServer;
 
 /// An app deployed behind nginx on the test server's port, by `domain`.
-fn routed(berth: &Berth, server: &SshServer, source: &Source, domain: &str) -> String {
+pub(crate) fn routed(berth: &Berth, server: &SshServer, source: &Source, domain: &str) -> String {
     let app = unique_app("routed");
     berth.app(&app);
     berth
@@ -30,7 +30,7 @@ fn routed(berth: &Berth, server: &SshServer, source: &Source, domain: &str) -> S
     app
 }
 
-fn via_nginx(server: &SshServer, host: &str, path: &str) -> (u16, String) {
+pub(crate) fn via_nginx(server: &SshServer, host: &str, path: &str) -> (u16, String) {
     http_get(&format!("127.0.0.1:{}", server.http_port()), host, path).expect("nginx answers")
 }
 

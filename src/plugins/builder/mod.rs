@@ -15,9 +15,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::app_name::AppName;
 use crate::context::Context;
+use crate::docker_args::BuildOptions;
 use crate::engine::{BuildRequest, Engine};
 use crate::error::{Error, Result};
-use crate::plugins::{Command, Plugin};
+use crate::plugins::{Command, Plugin, plugin};
 use crate::procfile::Procfile;
 use crate::property_set::{self, Property, Reach};
 use crate::release_files;
@@ -152,14 +153,27 @@ fn build_and_release(
         ("com.dokku.image-stage".to_string(), "build".to_string()),
         ("dokku".to_string(), String::new()),
     ]);
+    // Plugins' build options (`docker-args-build APP BUILDER`), checked
+    // against the admin's allow-list; config vars come first so a plugin's
+    // --build-arg wins.
+    let extra = ctx.fire("docker-args-build", &[app.as_str(), "dockerfile"])?;
+    let options = BuildOptions::parse(&extra, &plugin::allowed_docker_options(ctx)?)?;
+    // Config vars as build args: a Dockerfile sees one only when it
+    // declares it (`ARG KEY`), so nothing leaks into other images.
+    let mut build_args: HashMap<String, String> = ctx.store.merged_env(&app)?.into_iter().collect();
+    build_args.extend(options.build_args);
+    let mut labels = labels;
+    labels.extend(options.labels);
     let request = BuildRequest {
         context: repo.tree_tar(commit)?,
         dockerfile,
         tag: format!("{image}:{tag}"),
         labels,
-        // Config vars as build args: a Dockerfile sees one only when it
-        // declares it (`ARG KEY`), so nothing leaks into other images.
-        build_args: ctx.store.merged_env(&app)?.into_iter().collect(),
+        build_args,
+        no_cache: options.no_cache,
+        pull: options.pull,
+        network: options.network,
+        target: options.target,
     };
     engine.build(request, &mut |text| {
         // Config vars a Dockerfile does not declare with ARG are expected.
@@ -168,7 +182,13 @@ fn build_and_release(
         }
         ctx.out.raw(text.as_bytes())
     })?;
-    engine.tag(&format!("{image}:{tag}"), &image, "latest")?;
+    let built = format!("{image}:{tag}");
+    ctx.fire("pre-release-builder", &["dockerfile", app.as_str(), &built])?;
+    ctx.fire(
+        "post-release-builder",
+        &["dockerfile", app.as_str(), &built],
+    )?;
+    engine.tag(&built, &image, "latest")?;
     ctx.fire("post-build", &["dockerfile", app.as_str(), ""])?;
     ctx.out.info1(format!("Releasing {app}..."))?;
     ctx.fire("release-and-deploy", &[app.as_str(), tag])?;

@@ -18,13 +18,15 @@ use std::time::{Duration, Instant};
 
 use crate::app_name::AppName;
 use crate::context::Context;
+use crate::docker_args::RunOptions;
 use crate::dynos::{self as state, Dyno};
 use crate::engine::models::{
     ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use crate::engine::{Engine, StdStream};
 use crate::error::{Error, Result};
-use crate::plugins::Plugin;
+use crate::host_path::to_host_path;
+use crate::plugins::{Plugin, plugin};
 use crate::procfile::Procfile;
 use crate::release_files;
 use crate::store::Scope;
@@ -46,6 +48,7 @@ pub static PLUGIN: Plugin = Plugin {
         ("app-restart", trigger_app_restart),
         ("checks-run", trigger_checks_run),
         ("deploy", trigger_deploy),
+        ("deployed-app-image-tag", trigger_deployed_app_image_tag),
         ("post-app-rename", trigger_post_app_rename),
         ("post-app-rename-setup", trigger_post_app_rename_setup),
         ("pre-delete", trigger_pre_delete),
@@ -70,6 +73,28 @@ fn trigger_deploy(ctx: &Context, args: &[String]) -> Result<String> {
 
 /// `checks-run APP [TYPES|TYPE.N]` (for `checks:run`): the deploy checks,
 /// run against the app's current containers.
+/// `deployed-app-image-tag APP`: the tag of the image the app's first
+/// dyno runs (what Dokku's `get_running_image_tag` prints); nothing when
+/// the app runs nothing.
+fn trigger_deployed_app_image_tag(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = app_arg(ctx, args)?;
+    let Some(id) = state::dynos(&ctx.store, &app)?
+        .first()
+        .and_then(|dyno| state::container_id(&ctx.store, &app, dyno))
+    else {
+        return Ok(String::new());
+    };
+    let image = Engine::connect()?
+        .inspect_container(&id)?
+        .and_then(|c| c.config)
+        .and_then(|c| c.image)
+        .unwrap_or_default();
+    Ok(image
+        .rsplit_once(':')
+        .map(|(_, tag)| format!("{tag}\n"))
+        .unwrap_or_default())
+}
+
 fn trigger_checks_run(ctx: &Context, args: &[String]) -> Result<String> {
     let app = app_arg(ctx, args)?;
     let dynos = state::dynos(&ctx.store, &app)?;
@@ -315,6 +340,7 @@ struct Release {
 /// after `wait-to-retire` seconds. Any failure before the switch removes
 /// only the new containers: the running release is never touched.
 pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
+    ctx.fire("pre-deploy", &[app.as_str(), tag])?;
     let engine = Engine::connect()?;
     let image = format!("dokku/{app}:{tag}");
     let procfile = match release_files::read(&ctx.store, app, Some(tag), release_files::PROCFILE) {
@@ -458,19 +484,43 @@ fn start_new(
 ) -> Result<Started> {
     let upcoming = format!("{app}.{}.upcoming-{}", dyno.name(), std::process::id());
     engine.remove_container(&upcoming)?;
-    let body = container_body(app, release, dyno)?;
+    let mut body = container_body(app, release, dyno)?;
+    // Plugins' container options (`docker-args-deploy APP TAG PROC IDX`),
+    // checked against the admin's allow-list before anything starts.
+    let index = dyno.index.to_string();
+    let extra = ctx.fire(
+        "docker-args-deploy",
+        &[app.as_str(), &release.tag, &dyno.kind, &index],
+    )?;
+    RunOptions::parse(&extra, &plugin::allowed_docker_options(ctx)?)?
+        .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
     let id = engine.create_container(&upcoming, body)?;
-    let checked = engine.start_container(&id).and_then(|()| {
-        check(
-            ctx,
-            engine,
-            app,
-            &id,
-            dyno,
-            release.port,
-            Some(&release.tag),
+    let checked = ctx
+        .fire(
+            "post-container-create",
+            &["app", &id, app.as_str(), "deploy", &dyno.kind],
         )
-    });
+        .and_then(|_| engine.start_container(&id))
+        .and_then(|()| {
+            check(
+                ctx,
+                engine,
+                app,
+                &id,
+                dyno,
+                release.port,
+                Some(&release.tag),
+            )
+        })
+        .and_then(|ip| {
+            // Plugins' own checks: `check-deploy APP CID PROC PORT IP IDX`.
+            let port = release.port.to_string();
+            ctx.fire(
+                "check-deploy",
+                &[app.as_str(), &id, &dyno.kind, &port, &ip, &index],
+            )
+            .map(|_| ip)
+        });
     match checked {
         Ok(ip) => Ok(Started {
             dyno: dyno.clone(),
