@@ -51,8 +51,42 @@ pub static COMMON: Folder = Folder {
     name: "common",
     files: files!("common": "functions", "property-functions"),
 };
-pub static PLUGINS: &[Folder] = &[];
-// LISTS-PENDING
+/// The plugins berth installs and enables by default.
+pub static PLUGINS: &[Folder] = &[
+    Folder {
+        name: "http-auth",
+        files: files!("http-auth":
+            "plugin.toml",
+            "commands" +x,
+            "help-functions",
+            "internal-functions",
+            "post-app-rename" +x,
+            "subcommands/add-user" +x,
+            "subcommands/default" +x,
+            "subcommands/disable" +x,
+            "subcommands/enable" +x,
+            "subcommands/remove-user" +x,
+            "subcommands/report" +x,
+        ),
+    },
+    Folder {
+        name: "maintenance",
+        files: files!("maintenance":
+            "plugin.toml",
+            "commands" +x,
+            "help-functions",
+            "internal-functions",
+            "post-app-rename" +x,
+            "subcommands/custom-page" +x,
+            "subcommands/default" +x,
+            "subcommands/disable" +x,
+            "subcommands/enable" +x,
+            "subcommands/off" +x,
+            "subcommands/on" +x,
+            "subcommands/report" +x,
+        ),
+    },
+];
 
 fn write_folder(folder: &Folder, dir: &Path) -> Result<()> {
     for file in folder.files {

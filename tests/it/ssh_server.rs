@@ -178,8 +178,13 @@ impl SshServer {
             let stdout = child.stdout.take().expect("piped stdout");
             let (tx, rx) = mpsc::channel();
             std::thread::spawn(move || {
+                // Start-up messages (bundled plugins installed) may come
+                // before the listening line.
                 let mut lines = BufReader::new(stdout).lines();
-                let first = lines.next().and_then(Result::ok);
+                let first = lines
+                    .by_ref()
+                    .map_while(Result::ok)
+                    .find(|line| line.contains("listening"));
                 let _ = tx.send(first);
                 // Keep draining so the server never blocks on a full pipe.
                 for _ in lines {}
