@@ -182,19 +182,26 @@ impl Nginx {
 
     /// Graceful reload: new workers take the new config, old workers finish
     /// their requests. Returns once the new workers answer (they serve the
-    /// new generation number on the status socket), so a deploy never
-    /// retires a container nginx might still route new requests to. Nothing
-    /// to do when nginx is not running.
+    /// new generation number on the status socket) and every old worker has
+    /// stopped accepting connections, so a deploy never retires a container
+    /// nginx might still route new requests to, and a request sent after
+    /// the reload meets the new config. Nothing to do when nginx is not
+    /// running.
     pub fn reload(&self) -> Result<()> {
         let generation = self.write_generation()?;
         let Some(pid) = self.master() else {
             return Ok(());
         };
+        let old_workers = accepting_workers(pid);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP)
             .map_err(|e| Error::fail(format!("Unable to reload nginx: {e}")))?;
         let started = std::time::Instant::now();
         while started.elapsed() < std::time::Duration::from_secs(10) {
-            if self.serving_generation().as_deref() == Some(generation.as_str()) {
+            if self.serving_generation().as_deref() == Some(generation.as_str())
+                && accepting_workers(pid)
+                    .iter()
+                    .all(|worker| !old_workers.contains(worker))
+            {
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
@@ -285,4 +292,35 @@ fn default_server(ports: &[u16]) -> String {
     }
     text.push_str("  server_name _;\n  access_log off;\n  return 404;\n}\n");
     text
+}
+
+/// The master's workers that still accept connections: children titled
+/// `nginx: worker process` (one that is `... is shutting down` has closed
+/// its listening sockets).
+fn accepting_workers(master: nix::unistd::Pid) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // `pid (comm) state ppid ...`: comm may hold spaces, so split
+            // after its closing parenthesis.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            ppid == Some(master.as_raw())
+        })
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|title| {
+                    String::from_utf8_lossy(&title).trim_end_matches('\0')
+                        == "nginx: worker process"
+                })
+                .unwrap_or(false)
+        })
+        .collect()
 }
