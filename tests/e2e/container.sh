@@ -192,7 +192,7 @@ check "nginx answers 503 in maintenance" maintenance_page
 check "maintenance:off over ssh" dokku maintenance:off "${APP}"
 check "app served after maintenance" served from-e2e
 cp -r tests/plugins/hello "${volume}/hello-plugin"
-check "plugin:install from a folder" dokku plugin:install /mnt/dokku/hello-plugin
+check "plugin:install from a folder" dokku plugin:install /mnt/dokku/hello-plugin --name hello
 says_hello() { [[ "$(dokku hello:world "${APP}")" == "-----> hello, world from ${APP}" ]]; }
 check "plugin command over ssh" says_hello
 check "plugin:disable" dokku plugin:disable hello
