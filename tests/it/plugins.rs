@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::harness::Berth;
 use crate::routing::{routed, via_nginx};
-use crate::source::{Source, dyno_addr, http_get, unique_app};
+use crate::source::{Source, dyno_addr, http_get, http_get_with, unique_app};
 use crate::ssh_server::SshServer;
 
 /// The shell test plugin in `tests/plugins/hello`.
@@ -265,6 +265,17 @@ fn user_auth_plugins_see_every_command_and_can_deny_it() {
     let seen = std::fs::read_to_string(&log).unwrap();
     assert!(seen.contains(" default apps:create gated\n"), "{seen}");
     assert!(seen.contains(" default apps:destroy gated\n"), "{seen}");
+
+    // Over SSH the plugin learns who is asking: the dokku user and the
+    // key's name.
+    let server = SshServer::start(&berth);
+    server.ssh(["apps:list"]).succeeds();
+    server
+        .ssh(["--force", "apps:destroy", "gated"])
+        .fails(1)
+        .stderr_is(" !     Access denied\n");
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(seen.contains("dokku admin apps:list\n"), "{seen}");
 }
 
 #[test]
@@ -402,33 +413,17 @@ fn dokku_shell_helpers_behave_as_documented() {
 
 /// `GET /` through nginx with optional basic-auth credentials.
 fn get_with_auth(server: &SshServer, host: &str, credentials: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.http_port())).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
+    use base64::Engine;
     let auth = credentials
         .map(|c| {
-            use base64::Engine;
             format!(
                 "Authorization: Basic {}\r\n",
                 base64::engine::general_purpose::STANDARD.encode(c)
             )
         })
         .unwrap_or_default();
-    write!(stream, "GET / HTTP/1.0\r\nHost: {host}\r\n{auth}\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let addr = format!("127.0.0.1:{}", server.http_port());
+    http_get_with(&addr, host, "/", &auth).expect("nginx answers")
 }
 
 #[test]

@@ -152,10 +152,23 @@ impl Pushed {
 
 /// `GET path` over plain HTTP/1.0; returns (status, body).
 pub fn http_get(addr: &str, host: &str, path: &str) -> std::io::Result<(u16, String)> {
+    http_get_with(addr, host, path, "")
+}
+
+/// `GET path` with extra header lines (each ending in `\r\n`).
+pub fn http_get_with(
+    addr: &str,
+    host: &str,
+    path: &str,
+    headers: &str,
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\n{headers}\r\n"
+    )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let status = response
