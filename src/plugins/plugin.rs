@@ -343,8 +343,16 @@ fn install(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: InstallArgs = crate::plugins::parse_args("plugin:install", &args)?;
     let Some(source_text) = args.source.filter(|_| !args.core) else {
         bundled::install_bundled(&ctx.store)?;
-        ctx.fire("dependencies", &[])?;
-        return ctx.fire("install", &[]).map(drop);
+        // Read the enabled plugins again: the bundled ones may be new.
+        let enabled = external::enabled(&paths(ctx))?;
+        for trigger in ["dependencies", "install"] {
+            for plugin in &enabled {
+                if let Some(exe) = plugin.executable(trigger) {
+                    external::run_trigger(ctx, plugin, &exe, trigger, &[])?;
+                }
+            }
+        }
+        return Ok(());
     };
     let name = args
         .name

@@ -348,6 +348,55 @@ fn plugins_install_from_git_and_tarballs_and_refuse_bad_input() {
             .is_file()
     );
 
+    // The same tarball from an http URL (one request, served here).
+    let bytes = std::fs::read(&tarball).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request = String::new();
+        reader.read_line(&mut request).unwrap();
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            bytes.len()
+        )
+        .unwrap();
+        stream.write_all(&bytes).unwrap();
+        request
+    });
+    berth
+        .cmd([
+            "plugin:install",
+            &format!("http://127.0.0.1:{port}/dokku-served.tar.gz"),
+        ])
+        .succeeds();
+    assert!(
+        serving
+            .join()
+            .unwrap()
+            .starts_with("GET /dokku-served.tar.gz ")
+    );
+    berth.cmd(["plugin:installed", "served"]).succeeds();
+
+    // Without a source: the bundled plugins, then every install trigger.
+    let runs = berth.root().join("install-runs");
+    let counted = write_plugin(
+        &berth,
+        "counted",
+        &[("install", &format!("echo ran >>{}", runs.display()))],
+    );
+    install(&berth, &counted);
+    berth.cmd(["plugin:install"]).succeeds();
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "ran\nran\n");
+    berth.cmd(["plugin:installed", "maintenance"]).succeeds();
+
     // Refusals change nothing.
     berth
         .cmd(["plugin:install", &tarball.display().to_string()])
