@@ -39,6 +39,10 @@ pub const NOT_IMPLEMENTED_EXIT: i32 = 10;
 /// admin set `plugin:set --global trigger-timeout <seconds>`.
 pub const DEFAULT_TRIGGER_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long a plugin's `commands help` may take before `help` goes on
+/// without its rows.
+const HELP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Triggers whose stdout is an answer the caller reads (a value, docker
 /// options, a list). The stdout of every other trigger goes straight to
 /// the user, as it does in Dokku where the caller does not capture it.
@@ -457,7 +461,7 @@ pub fn help_rows(ctx: &Context, all: bool) -> Vec<Vec<String>> {
             args.push("--all".to_string());
         }
         let Ok(Captured::Exited { code: 0, stdout }) =
-            process::run_with_timeout(&exe, &args, &env, true, trigger_timeout(&ctx.store))
+            process::run_with_timeout(&exe, &args, &env, true, HELP_TIMEOUT)
         else {
             continue;
         };

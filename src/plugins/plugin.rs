@@ -174,6 +174,9 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
         })
         .collect();
     for (plugin, enabled) in external::installed(&paths(ctx))? {
+        if let Err(e) = external::check_manifest(&plugin.dir) {
+            ctx.out.warn(e.to_string())?;
+        }
         rows.push((plugin.name, plugin.version, enabled, plugin.description));
     }
     rows.sort();
