@@ -1,6 +1,6 @@
 //! What ships inside the binary for external plugins: Dokku's shell
-//! helpers (`plugins/common/`), installed at
-//! `$PLUGIN_CORE_AVAILABLE_PATH/common/`, and the bundled plugins
+//! helpers (`plugins/common/`, `plugins/config/`), installed under
+//! `$PLUGIN_CORE_AVAILABLE_PATH`, and the bundled plugins
 //! (`plugins/maintenance/`, `plugins/http-auth/`), installed and enabled
 //! by default like any plugin a user installs.
 //!
@@ -45,12 +45,20 @@ pub struct Folder {
     pub files: &'static [File],
 }
 
-/// Dokku's shell helpers for plugins: `common/functions` and
-/// `common/property-functions`.
-pub static COMMON: Folder = Folder {
-    name: "common",
-    files: files!("common": "functions", "property-functions"),
-};
+/// Dokku's shell helpers for plugins, installed under
+/// `$PLUGIN_CORE_AVAILABLE_PATH`: `common/functions`,
+/// `common/property-functions` and `config/functions`.
+pub static CORE_HELPERS: &[Folder] = &[
+    Folder {
+        name: "common",
+        files: files!("common": "functions", "property-functions"),
+    },
+    Folder {
+        name: "config",
+        files: files!("config": "functions"),
+    },
+];
+
 /// The plugins berth installs and enables by default.
 pub static PLUGINS: &[Folder] = &[
     Folder {
@@ -107,7 +115,9 @@ fn write_folder(folder: &Folder, dir: &Path) -> Result<()> {
 /// Cheap when nothing changed: a read and compare per file.
 pub fn ensure_core_files(store: &Store) -> Result<()> {
     let paths = Paths::new(store);
-    write_folder(&COMMON, &paths.core_available.join(COMMON.name))?;
+    for folder in CORE_HELPERS {
+        write_folder(folder, &paths.core_available.join(folder.name))?;
+    }
     let bin = paths.bin();
     let Ok(exe) = std::env::current_exe() else {
         return Ok(());
@@ -164,7 +174,7 @@ mod tests {
     #[test]
     fn lists_match_the_repository() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
-        for folder in PLUGINS.iter().chain(std::iter::once(&COMMON)) {
+        for folder in PLUGINS.iter().chain(CORE_HELPERS) {
             let mut on_disk = Vec::new();
             collect(&root.join(folder.name), Path::new(""), &mut on_disk);
             on_disk.sort();

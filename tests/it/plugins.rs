@@ -557,3 +557,36 @@ fn bundled_maintenance_and_http_auth_work_through_nginx() {
         (200, "hello\n".into())
     );
 }
+
+#[test]
+fn plugins_use_config_functions_as_in_dokku() {
+    let berth = Berth::new();
+    berth.app("configured");
+    let dir = write_plugin(
+        &berth,
+        "conf",
+        &[(
+            "commands",
+            r#"set -eo pipefail
+source "$PLUGIN_CORE_AVAILABLE_PATH/common/functions"
+source "$PLUGIN_CORE_AVAILABLE_PATH/config/functions"
+case "$1" in
+  conf:roundtrip)
+    config_set --no-restart "$2" "GREETING=a 'quoted' \$value" >/dev/null
+    config_get "$2" GREETING
+    config_export app "$2" | grep '^export GREETING='
+    ;;
+  *) exit "$DOKKU_NOT_IMPLEMENTED_EXIT" ;;
+esac"#,
+        )],
+    );
+    install(&berth, &dir);
+    berth
+        .cmd(["conf:roundtrip", "configured"])
+        .succeeds()
+        .stdout_has("a 'quoted' $value\nexport GREETING=");
+    berth
+        .cmd(["config:get", "configured", "GREETING"])
+        .succeeds()
+        .stdout_is("a 'quoted' $value\n");
+}
