@@ -279,9 +279,13 @@ fn rename(ctx: &Context, args: Vec<String>) -> Result<()> {
         return Err(Error::fail("Name is already taken"));
     }
     ctx.out.info1(format!("Renaming {old} to {new}"))?;
-    let _lock = ctx.store.lock(&Scope::App(old.clone()))?;
-    ctx.fire("post-app-rename-setup", &[old.as_str(), new.as_str()])?;
-    ctx.store.rename_app(&old, &new)?;
+    {
+        let _lock = ctx.store.lock(&Scope::App(old.clone()))?;
+        ctx.fire("post-app-rename-setup", &[old.as_str(), new.as_str()])?;
+        ctx.store.rename_app(&old, &new)?;
+    }
+    // Unlocked: the lock file moved with the app, and the rebuild this may
+    // start locks the new name's state (the same file) itself.
     ctx.fire("post-app-rename", &[old.as_str(), new.as_str()])?;
     Ok(())
 }
