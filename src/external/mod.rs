@@ -63,6 +63,9 @@ pub const ANSWERING_TRIGGERS: &[&str] = &[
     "docker-args-run",
     "domains-list",
     "domains-urls",
+    // Fired around `git upload-pack`, whose stdout is the pack protocol.
+    "git-post-pull",
+    "git-pre-pull",
     "network-get-ipaddr",
     "network-get-listeners",
     "nginx-hostname",

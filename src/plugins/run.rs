@@ -130,12 +130,19 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         }),
         ..Default::default()
     };
-    let extra = ctx.fire("docker-args-run", &[app.as_str(), "latest"])?;
+    let mut extra = ctx.fire("docker-args-run", &[app.as_str(), "latest"])?;
+    extra.push('\n');
+    extra.push_str(&ctx.fire(
+        "docker-args-process-run",
+        &[app.as_str(), "dockerfile", "latest"],
+    )?);
     RunOptions::parse(&extra, &plugin::allowed_docker_options(ctx)?)?
         .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
     let engine = Engine::connect()?;
     let id = engine.create_container(&format!("{app}.{dyno}"), body)?;
-    let result = engine.run_attached(&id, tty);
+    let result = ctx
+        .fire("post-container-create", &["app", &id, app.as_str(), "run"])
+        .and_then(|_| engine.run_attached(&id, tty));
     engine.remove_container(&id)?;
     match result? {
         0 => Ok(()),

@@ -590,3 +590,99 @@ esac"#,
         .succeeds()
         .stdout_is("a 'quoted' $value\n");
 }
+
+#[test]
+fn core_triggers_reach_plugins_with_dokku_arguments() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let log = berth.root().join("recorded");
+    let triggers = [
+        "post-create",
+        "receive-branch",
+        "pre-receive-app",
+        "pre-build",
+        "docker-args-build",
+        "docker-args-process-build",
+        "post-build",
+        "pre-release-builder",
+        "post-release-builder",
+        "pre-deploy",
+        "docker-args-deploy",
+        "docker-args-process-deploy",
+        "post-container-create",
+        "check-deploy",
+        "post-deploy",
+        "git-pre-pull",
+        "git-post-pull",
+        "post-config-update",
+        "docker-args-run",
+        "post-stop",
+        "post-app-rename",
+        "pre-delete",
+        "post-delete",
+    ];
+    let script = format!("echo \"$(basename \"$0\") $*\" >>{}", log.display());
+    let executables: Vec<(&str, &str)> = triggers.iter().map(|t| (*t, script.as_str())).collect();
+    install(&berth, &write_plugin(&berth, "recorder", &executables));
+
+    let source = Source::new("hello");
+    let app = unique_app("recorded");
+    source.push_ssh(&server, &app, "master").succeeds();
+    let clone = berth.root().join("clone");
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "-q", &server.remote_url(&app)])
+        .arg(&clone)
+        .env("GIT_SSH_COMMAND", server.git_ssh_command())
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    server
+        .ssh(["config:set", "--no-restart", &app, "A=1"])
+        .succeeds();
+    server.ssh(["run", &app, "true"]).succeeds();
+    server.ssh(["ps:stop", &app]).succeeds();
+    let renamed = format!("{app}-2");
+    server.ssh(["apps:rename", &app, &renamed]).succeeds();
+    server.ssh(["--force", "apps:destroy", &renamed]).succeeds();
+
+    let recorded = std::fs::read_to_string(&log).unwrap();
+    let line = |prefix: String| {
+        assert!(
+            recorded.lines().any(|l| l.starts_with(&prefix)),
+            "no line starting with {prefix:?} in:\n{recorded}"
+        );
+    };
+    line(format!("post-create {app}"));
+    line(format!("receive-branch {app} "));
+    line(format!("pre-receive-app {app} dockerfile  "));
+    line(format!("pre-build dockerfile {app}"));
+    line(format!("docker-args-build {app} dockerfile"));
+    line(format!("docker-args-process-build {app} dockerfile"));
+    line(format!("post-build dockerfile {app}"));
+    line(format!("pre-release-builder dockerfile {app} dokku/{app}:"));
+    line(format!(
+        "post-release-builder dockerfile {app} dokku/{app}:"
+    ));
+    line(format!("pre-deploy {app} "));
+    line(format!("docker-args-deploy {app} "));
+    line(format!("docker-args-process-deploy {app} dockerfile "));
+    line(format!("post-container-create app "));
+    line(format!("check-deploy {app} "));
+    line(format!("post-deploy {app} 5000  "));
+    line(format!("git-pre-pull {app}"));
+    line(format!("git-post-pull {app}"));
+    line(format!("post-config-update {app} set A"));
+    line(format!("docker-args-run {app} latest"));
+    line(format!("post-stop {app}"));
+    line(format!("post-app-rename {app} {renamed}"));
+    line(format!("pre-delete {renamed}"));
+    line(format!("post-delete {renamed}"));
+    // The push's refs: `receive-branch APP NEWREV refs/heads/master`.
+    assert!(
+        recorded
+            .lines()
+            .any(|l| l.starts_with(&format!("receive-branch {app} "))
+                && l.ends_with(" refs/heads/master")),
+        "{recorded}"
+    );
+}

@@ -140,6 +140,7 @@ fn build_and_release(
         )));
     }
 
+    ctx.fire("pre-receive-app", &[app.as_str(), "dockerfile", "", sha])?;
     ctx.out.info1(format!("Building {app} from Dockerfile"))?;
     ctx.fire("pre-build", &["dockerfile", app.as_str(), ""])?;
     let engine = Engine::connect()?;
@@ -153,10 +154,13 @@ fn build_and_release(
         ("com.dokku.image-stage".to_string(), "build".to_string()),
         ("dokku".to_string(), String::new()),
     ]);
-    // Plugins' build options (`docker-args-build APP BUILDER`), checked
+    // Plugins' build options (`docker-args-build APP BUILDER`, and
+    // `docker-args-process-build`), checked
     // against the admin's allow-list; config vars come first so a plugin's
     // --build-arg wins.
-    let extra = ctx.fire("docker-args-build", &[app.as_str(), "dockerfile"])?;
+    let mut extra = ctx.fire("docker-args-build", &[app.as_str(), "dockerfile"])?;
+    extra.push('\n');
+    extra.push_str(&ctx.fire("docker-args-process-build", &[app.as_str(), "dockerfile"])?);
     let options = BuildOptions::parse(&extra, &plugin::allowed_docker_options(ctx)?)?;
     // Config vars as build args: a Dockerfile sees one only when it
     // declares it (`ARG KEY`), so nothing leaks into other images.

@@ -164,15 +164,35 @@ fn receive_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
     serve_git(ctx, args, "receive-pack")
 }
 
+/// `git-upload-pack '<app>'` (a fetch or clone): `git-pre-pull APP`, the
+/// real `git upload-pack`, then `git-post-pull APP`. Their stdout is
+/// captured: stdout carries the pack protocol.
 fn upload_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
-    serve_git(ctx, args, "upload-pack")
+    let (app, dir) = prepare_repo(ctx, &args)?;
+    ctx.fire("git-pre-pull", &[app.as_str()])?;
+    let status = Process::new("git")
+        .arg("upload-pack")
+        .arg(&dir)
+        .status()
+        .map_err(|e| Error::fail(format!("Unable to run git upload-pack: {e}")))?;
+    ctx.fire("git-post-pull", &[app.as_str()])?;
+    match status.code() {
+        Some(0) => Ok(()),
+        code => Err(Error::Silent(code.unwrap_or(1))),
+    }
 }
 
-fn serve_git(ctx: &Context, args: Vec<String>, service: &str) -> Result<()> {
+/// The app a git command names, created when missing, with its repository.
+fn prepare_repo(ctx: &Context, args: &[String]) -> Result<(AppName, std::path::PathBuf)> {
     let app = app_from_git_path(args.first().ok_or_else(|| Error::fail(NO_NAME))?)?;
     ctx.fire("app-maybe-create", &[app.as_str()])?;
     let dir = ctx.store.app_dir(&app);
     AppRepo::init(&dir)?;
+    Ok((app, dir))
+}
+
+fn serve_git(ctx: &Context, args: Vec<String>, service: &str) -> Result<()> {
+    let (_, dir) = prepare_repo(ctx, &args)?;
     // exec: git owns stdin/stdout from here (they carry the pack protocol).
     let err = Process::new("git").arg(service).arg(&dir).exec();
     Err(Error::fail(format!("Unable to run git {service}: {err}")))
@@ -217,6 +237,8 @@ fn hook(ctx: &Context, args: Vec<String>) -> Result<()> {
         if new.bytes().all(|b| b == b'0') {
             continue; // a deleted ref deploys nothing
         }
+        // Every pushed ref, deploy branch or not, as Dokku's git-hook does.
+        ctx.fire("receive-branch", &[app.as_str(), new, refname])?;
         let Some(branch) = refname
             .strip_prefix("refs/heads/")
             .or_else(|| refname.strip_prefix("refs/tags/"))

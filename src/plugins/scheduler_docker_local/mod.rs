@@ -485,13 +485,19 @@ fn start_new(
     let upcoming = format!("{app}.{}.upcoming-{}", dyno.name(), std::process::id());
     engine.remove_container(&upcoming)?;
     let mut body = container_body(app, release, dyno)?;
-    // Plugins' container options (`docker-args-deploy APP TAG PROC IDX`),
-    // checked against the admin's allow-list before anything starts.
+    // Plugins' container options (`docker-args-deploy APP TAG PROC IDX`,
+    // `docker-args-process-deploy APP BUILDER TAG PROC IDX`), checked
+    // against the admin's allow-list before anything starts.
     let index = dyno.index.to_string();
-    let extra = ctx.fire(
+    let mut extra = ctx.fire(
         "docker-args-deploy",
         &[app.as_str(), &release.tag, &dyno.kind, &index],
     )?;
+    extra.push('\n');
+    extra.push_str(&ctx.fire(
+        "docker-args-process-deploy",
+        &[app.as_str(), "dockerfile", &release.tag, &dyno.kind, &index],
+    )?);
     RunOptions::parse(&extra, &plugin::allowed_docker_options(ctx)?)?
         .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
     let id = engine.create_container(&upcoming, body)?;
