@@ -666,7 +666,7 @@ fn core_triggers_reach_plugins_with_dokku_arguments() {
     line(format!("pre-deploy {app} "));
     line(format!("docker-args-deploy {app} "));
     line(format!("docker-args-process-deploy {app} dockerfile "));
-    line(format!("post-container-create app "));
+    line("post-container-create app ".to_string());
     line(format!("check-deploy {app} "));
     line(format!("post-deploy {app} 5000  "));
     line(format!("git-pre-pull {app}"));
