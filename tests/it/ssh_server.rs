@@ -214,8 +214,19 @@ impl SshServer {
     }
 }
 
+/// Stops the server as an admin would (SIGTERM), so it takes its nginx
+/// down with it; only a server that does not stop is killed (its nginx
+/// would then outlive the test).
 impl Drop for SshServer {
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok()
+                && wait_timeout(&mut self.child, Duration::from_secs(10)).is_some()
+            {
+                return;
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
