@@ -202,14 +202,7 @@ fn authorize(ctx: &Context, command: &str, args: &[String]) -> Result<()> {
     if UNAUTHENTICATED.contains(&command) || !ctx.external_answers("user-auth") {
         return Ok(());
     }
-    let env = external::environment(ctx);
-    let var = |name: &str| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let (user, name) = (var("SSH_USER"), var("SSH_NAME"));
+    let (user, name) = external::asker();
     let mut words: Vec<&str> = vec![&user, &name, command];
     words.extend(args.iter().map(String::as_str));
     ctx.fire("user-auth", &words)

@@ -8,9 +8,9 @@
 //! same order with their executables: `00_dokku-standard`, `apps`, a
 //! community `hello`, `nginx-vhosts`...
 
-use crate::context::Context;
 use std::path::PathBuf;
 
+use crate::context::Context;
 use crate::error::Result;
 use crate::external::{self, ExternalPlugin};
 use crate::plugins::Plugin;

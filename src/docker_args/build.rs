@@ -24,6 +24,14 @@ pub struct BuildOptions {
 }
 
 impl BuildOptions {
+    /// The options plugins give a build: `docker-args-build APP BUILDER`
+    /// and `docker-args-process-build APP BUILDER`, checked against the
+    /// admin's allow-list.
+    pub fn from_plugins(ctx: &crate::context::Context, args: &[&str]) -> Result<BuildOptions> {
+        let (text, allowed) = super::from_triggers(ctx, "build", args, args)?;
+        BuildOptions::parse(&text, &allowed)
+    }
+
     /// Parses a `docker-args-build` trigger's output; `allowed` are the
     /// admin-allowed classes.
     pub fn parse(text: &str, allowed: &[OptionClass]) -> Result<BuildOptions> {

@@ -14,6 +14,9 @@
 //! Both `--opt value` and `--opt=value` are accepted (`-e value` and `-e=value`
 //! for short names); switches take no value word but accept `--opt=true|false`.
 //!
+//! `RunOptions::from_plugins` and `BuildOptions::from_plugins` fire the
+//! triggers and read the allowed classes; callers need nothing else.
+//!
 //! The parts: [`RunOptions`] (`run`) parses `docker run` options and
 //! `apply` lays them onto the container body; [`BuildOptions`] (`build`)
 //! parses `docker build` options; `values` and `mounts` parse option values.
@@ -29,7 +32,32 @@ mod values;
 pub use build::BuildOptions;
 pub use run::RunOptions;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::store::Scope;
+
+/// The global property (of the `plugin` plugin) naming the classes the
+/// admin allowed: `plugin:set --global allowed-docker-options ...`.
+pub const ALLOWED_PROPERTY: &str = "allowed-docker-options";
+
+/// What the plugins print for `docker-args-<phase> ARGS` and
+/// `docker-args-process-<phase> PROCESS_ARGS`, joined, and the option
+/// classes the admin allowed.
+fn from_triggers(
+    ctx: &Context,
+    phase: &str,
+    args: &[&str],
+    process_args: &[&str],
+) -> Result<(String, Vec<OptionClass>)> {
+    let mut text = ctx.fire(&format!("docker-args-{phase}"), args)?;
+    text.push('\n');
+    text.push_str(&ctx.fire(&format!("docker-args-process-{phase}"), process_args)?);
+    let allowed = ctx
+        .store
+        .property("plugin", &Scope::Global, ALLOWED_PROPERTY)?
+        .unwrap_or_default();
+    Ok((text, OptionClass::parse_list(&allowed)?))
+}
 
 /// An option class an admin can allow
 /// (`plugin:set --global allowed-docker-options privileged,host-mounts`).

@@ -80,6 +80,19 @@ pub(super) enum RunOption {
 }
 
 impl RunOptions {
+    /// The options plugins give a container of `phase` (`deploy`, `run`):
+    /// `docker-args-<phase> ARGS` and `docker-args-process-<phase>
+    /// PROCESS_ARGS`, checked against the admin's allow-list.
+    pub fn from_plugins(
+        ctx: &crate::context::Context,
+        phase: &str,
+        args: &[&str],
+        process_args: &[&str],
+    ) -> Result<RunOptions> {
+        let (text, allowed) = super::from_triggers(ctx, phase, args, process_args)?;
+        RunOptions::parse(&text, &allowed)
+    }
+
     /// Parses a trigger's output; `allowed` are the admin-allowed classes.
     /// Blanks and newlines between plugins' outputs only separate words;
     /// empty text gives empty options.

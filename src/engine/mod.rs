@@ -28,6 +28,10 @@ use crate::error::{Error, Result};
 pub use attach::StdStream;
 pub use bollard::models;
 
+/// The bridge network every app container joins (deployed by the scheduler,
+/// one-off by `run`); the proxy reaches them here.
+pub const NETWORK: &str = "berth";
+
 /// What a build needs: the context as a tar, and how to tag and label it.
 pub struct BuildRequest {
     pub context: Vec<u8>,

@@ -317,13 +317,28 @@ pub fn trigger_timeout(store: &Store) -> Duration {
         .unwrap_or(DEFAULT_TRIGGER_TIMEOUT)
 }
 
+/// Who runs the command, as Dokku's `dokku_auth` names them: `SSH_USER`
+/// (else `USER`, else root) and `SSH_NAME` (the key's `NAME`, else
+/// `default`).
+pub fn asker() -> (String, String) {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    (
+        var("SSH_USER")
+            .or_else(|| var("USER"))
+            .unwrap_or_else(|| "root".into()),
+        var("SSH_NAME")
+            .or_else(|| var("NAME"))
+            .unwrap_or_else(|| "default".into()),
+    )
+}
+
 /// The environment Dokku gives a plugin executable (reference §9): the
 /// roots, the plugin folders, output and trace flags, who is asking, and a
 /// `PATH` that starts with `dokku` and `plugn`.
 pub fn environment(ctx: &Context) -> Vec<(String, String)> {
     let paths = Paths::new(&ctx.store);
     let show = |p: &Path| p.display().to_string();
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (user, name) = asker();
     let mut env = vec![
         ("DOKKU_ROOT".into(), show(ctx.store.dokku_root())),
         ("DOKKU_LIB_ROOT".into(), show(ctx.store.lib_root())),
@@ -341,18 +356,8 @@ pub fn environment(ctx: &Context) -> Vec<(String, String)> {
             NOT_IMPLEMENTED_EXIT.to_string(),
         ),
         ("DOKKU_VALID_EXIT".into(), "0".into()),
-        (
-            "SSH_USER".into(),
-            var("SSH_USER")
-                .or_else(|| var("USER"))
-                .unwrap_or_else(|| "root".into()),
-        ),
-        (
-            "SSH_NAME".into(),
-            var("SSH_NAME")
-                .or_else(|| var("NAME"))
-                .unwrap_or_else(|| "default".into()),
-        ),
+        ("SSH_USER".into(), user),
+        ("SSH_NAME".into(), name),
     ];
     if ctx.flags.quiet {
         env.push(("DOKKU_QUIET_OUTPUT".into(), "1".into()));
@@ -369,6 +374,15 @@ pub fn environment(ctx: &Context) -> Vec<(String, String)> {
     env
 }
 
+/// What one of `plugin`'s executables runs with: [`environment`] and its
+/// `CONFIG_*`, once the shell helpers it may source are in place.
+fn plugin_environment(ctx: &Context, plugin: &ExternalPlugin) -> Result<Vec<(String, String)>> {
+    bundled::ensure_core_files(&ctx.store)?;
+    let mut env = environment(ctx);
+    env.extend(plugin.config_env(&Paths::new(&ctx.store)));
+    Ok(env)
+}
+
 /// Runs `plugin`'s executable for `trigger` with `args`: stdin empty,
 /// stderr the user's, stdout captured (answering triggers) or the user's.
 /// A non-zero exit or a timeout is an error naming the plugin.
@@ -379,10 +393,7 @@ pub fn run_trigger(
     trigger: &str,
     args: &[String],
 ) -> Result<String> {
-    bundled::ensure_core_files(&ctx.store)?;
-    let paths = Paths::new(&ctx.store);
-    let mut env = environment(ctx);
-    env.extend(plugin.config_env(&paths));
+    let env = plugin_environment(ctx, plugin)?;
     let capture = ANSWERING_TRIGGERS.contains(&trigger);
     let timeout = trigger_timeout(&ctx.store);
     let outcome = process::run_with_timeout(executable, args, &env, capture, timeout)
@@ -412,9 +423,7 @@ pub fn run_command(
     executable: &Path,
     args: &[String],
 ) -> Result<i32> {
-    bundled::ensure_core_files(&ctx.store)?;
-    let mut env = environment(ctx);
-    env.extend(plugin.config_env(&Paths::new(&ctx.store)));
+    let env = plugin_environment(ctx, plugin)?;
     process::run_foreground(executable, args, &env)
         .map_err(|e| Error::fail(format!("Unable to run {}: {e}", executable.display())))
 }

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
 use crate::context::Context;
-use crate::docker_args::OptionClass;
+use crate::docker_args::{self, OptionClass};
 use crate::error::{Error, IoContext, Result};
 use crate::external::{self, ExternalPlugin, Paths, bundled};
 use crate::plugins::{CORE, Command, Plugin, standard};
 use crate::property_set::{self, Property, Reach};
-use crate::store::{LockGuard, Scope};
+use crate::store::LockGuard;
 
 pub static PLUGIN: Plugin = Plugin {
     name: "plugin",
@@ -88,7 +88,7 @@ pub static PLUGIN: Plugin = Plugin {
 
 static PROPERTIES: &[Property] = &[
     Property {
-        name: "allowed-docker-options",
+        name: docker_args::ALLOWED_PROPERTY,
         reach: Reach::GlobalOnly,
         validate: Some(validate_classes),
     },
@@ -110,16 +110,6 @@ fn validate_timeout(value: &str) -> Result<()> {
             "Invalid trigger-timeout: expected a number of seconds greater than 0",
         )),
     }
-}
-
-/// The option classes the admin allowed plugins' `docker-args-*` output to
-/// use (`plugin:set --global allowed-docker-options ...`).
-pub fn allowed_docker_options(ctx: &Context) -> Result<Vec<OptionClass>> {
-    let value = ctx
-        .store
-        .property("plugin", &Scope::Global, "allowed-docker-options")?
-        .unwrap_or_default();
-    OptionClass::parse_list(&value)
 }
 
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {

@@ -8,12 +8,11 @@ use crate::app_name::AppName;
 use crate::context::Context;
 use crate::docker_args::RunOptions;
 use crate::dynos as state;
-use crate::engine::Engine;
 use crate::engine::models::{ContainerCreateBody, HostConfig};
+use crate::engine::{Engine, NETWORK};
 use crate::error::{Error, Result};
 use crate::host_path::to_host_path;
-use crate::plugins::scheduler_docker_local::NETWORK;
-use crate::plugins::{Command, Plugin, plugin};
+use crate::plugins::{Command, Plugin};
 use crate::procfile::Procfile;
 
 pub static RUN: Plugin = Plugin {
@@ -130,14 +129,13 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         }),
         ..Default::default()
     };
-    let mut extra = ctx.fire("docker-args-run", &[app.as_str(), "latest"])?;
-    extra.push('\n');
-    extra.push_str(&ctx.fire(
-        "docker-args-process-run",
+    RunOptions::from_plugins(
+        ctx,
+        "run",
+        &[app.as_str(), "latest"],
         &[app.as_str(), "dockerfile", "latest"],
-    )?);
-    RunOptions::parse(&extra, &plugin::allowed_docker_options(ctx)?)?
-        .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
+    )?
+    .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
     let engine = Engine::connect()?;
     let id = engine.create_container(&format!("{app}.{dyno}"), body)?;
     let result = ctx

@@ -23,9 +23,8 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use crate::context::Context;
-use crate::engine::Engine;
+use crate::engine::{Engine, NETWORK};
 use crate::error::{Error, IoContext, Result};
-use crate::plugins::scheduler_docker_local::NETWORK;
 
 /// Where the host volume is mounted.
 pub const VOLUME: &str = "/mnt/dokku";

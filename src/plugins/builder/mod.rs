@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::docker_args::BuildOptions;
 use crate::engine::{BuildRequest, Engine};
 use crate::error::{Error, Result};
-use crate::plugins::{Command, Plugin, plugin};
+use crate::plugins::{Command, Plugin};
 use crate::procfile::Procfile;
 use crate::property_set::{self, Property, Reach};
 use crate::release_files;
@@ -154,14 +154,9 @@ fn build_and_release(
         ("com.dokku.image-stage".to_string(), "build".to_string()),
         ("dokku".to_string(), String::new()),
     ]);
-    // Plugins' build options (`docker-args-build APP BUILDER`, and
-    // `docker-args-process-build`), checked
-    // against the admin's allow-list; config vars come first so a plugin's
+    // Plugins' build options; config vars come first so a plugin's
     // --build-arg wins.
-    let mut extra = ctx.fire("docker-args-build", &[app.as_str(), "dockerfile"])?;
-    extra.push('\n');
-    extra.push_str(&ctx.fire("docker-args-process-build", &[app.as_str(), "dockerfile"])?);
-    let options = BuildOptions::parse(&extra, &plugin::allowed_docker_options(ctx)?)?;
+    let options = BuildOptions::from_plugins(ctx, &[app.as_str(), "dockerfile"])?;
     // Config vars as build args: a Dockerfile sees one only when it
     // declares it (`ARG KEY`), so nothing leaks into other images.
     let mut build_args: HashMap<String, String> = ctx.store.merged_env(&app)?.into_iter().collect();

@@ -23,16 +23,14 @@ use crate::dynos::{self as state, Dyno};
 use crate::engine::models::{
     ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum,
 };
-use crate::engine::{Engine, StdStream};
+use crate::engine::{Engine, NETWORK, StdStream};
 use crate::error::{Error, Result};
 use crate::host_path::to_host_path;
-use crate::plugins::{Plugin, plugin};
+use crate::plugins::Plugin;
 use crate::procfile::Procfile;
 use crate::release_files;
 use crate::store::Scope;
 
-/// The bridge network every app container joins; the proxy reaches them here.
-pub const NETWORK: &str = "berth";
 const DEFAULT_WEB_PORT: u16 = 5000;
 /// How long a new web container may take to listen on its port.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -71,8 +69,6 @@ fn trigger_deploy(ctx: &Context, args: &[String]) -> Result<String> {
     Ok(String::new())
 }
 
-/// `checks-run APP [TYPES|TYPE.N]` (for `checks:run`): the deploy checks,
-/// run against the app's current containers.
 /// `deployed-app-image-tag APP`: the tag of the image the app's first
 /// dyno runs (what Dokku's `get_running_image_tag` prints); nothing when
 /// the app runs nothing.
@@ -95,6 +91,8 @@ fn trigger_deployed_app_image_tag(ctx: &Context, args: &[String]) -> Result<Stri
         .unwrap_or_default())
 }
 
+/// `checks-run APP [TYPES|TYPE.N]` (for `checks:run`): the deploy checks,
+/// run against the app's current containers.
 fn trigger_checks_run(ctx: &Context, args: &[String]) -> Result<String> {
     let app = app_arg(ctx, args)?;
     let dynos = state::dynos(&ctx.store, &app)?;
@@ -485,21 +483,15 @@ fn start_new(
     let upcoming = format!("{app}.{}.upcoming-{}", dyno.name(), std::process::id());
     engine.remove_container(&upcoming)?;
     let mut body = container_body(app, release, dyno)?;
-    // Plugins' container options (`docker-args-deploy APP TAG PROC IDX`,
-    // `docker-args-process-deploy APP BUILDER TAG PROC IDX`), checked
-    // against the admin's allow-list before anything starts.
+    // Plugins' container options, checked before anything starts.
     let index = dyno.index.to_string();
-    let mut extra = ctx.fire(
-        "docker-args-deploy",
+    RunOptions::from_plugins(
+        ctx,
+        "deploy",
         &[app.as_str(), &release.tag, &dyno.kind, &index],
-    )?;
-    extra.push('\n');
-    extra.push_str(&ctx.fire(
-        "docker-args-process-deploy",
         &[app.as_str(), "dockerfile", &release.tag, &dyno.kind, &index],
-    )?);
-    RunOptions::parse(&extra, &plugin::allowed_docker_options(ctx)?)?
-        .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
+    )?
+    .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
     let id = engine.create_container(&upcoming, body)?;
     let checked = ctx
         .fire(
