@@ -1,7 +1,7 @@
 //! Pushes deploy real containers on the real engine (scripts/test starts it).
 
 use crate::harness::Berth;
-use crate::source::{Source, dyno_addr, http_get, unique_app};
+use crate::source::{Source, dyno_addr, http_get, unique_app, web_answer};
 
 fn deployed(berth: &Berth, source: &Source) -> String {
     let app = unique_app("hello");
@@ -100,9 +100,7 @@ fn container_that_exits_fails_the_deploy_with_its_output() {
     // The failed commit's Procfile must not become the running release's.
     berth.cmd(["ps:restart", &app]).succeeds();
     assert_eq!(
-        http_get(&dyno_addr(&berth, &app, "web.1"), "x", "/")
-            .unwrap()
-            .1,
+        web_answer(&berth, &app).1,
         "hello\n",
         "a restart runs the release that runs, not the failed one"
     );

@@ -1,7 +1,7 @@
 //! Deploys from an image, an archive on stdin, and a synced repository.
 
 use crate::harness::Berth;
-use crate::source::{Source, dyno_addr, http_get, unique_app};
+use crate::source::{Source, unique_app, web_answer};
 
 #[test]
 fn from_archive_on_stdin_deploys_and_moves_the_branch() {
@@ -17,12 +17,7 @@ fn from_archive_on_stdin_deploys_and_moves_the_branch() {
         .stdin(archive)
         .succeeds()
         .stdout_has("=====> Application deployed:");
-    assert_eq!(
-        http_get(&dyno_addr(&berth, &app, "web.1"), "x", "/")
-            .unwrap()
-            .1,
-        "hello\n"
-    );
+    assert_eq!(web_answer(&berth, &app).1, "hello\n");
     berth
         .cmd(["apps:report", &app, "--app-deploy-source"])
         .succeeds()
@@ -78,12 +73,7 @@ fn from_image_runs_the_image() {
         .cmd(["git:from-image", &app, &format!("dokku/{built}:latest")])
         .succeeds()
         .stdout_has("=====> Application deployed:");
-    assert_eq!(
-        http_get(&dyno_addr(&berth, &app, "web.1"), "x", "/")
-            .unwrap()
-            .1,
-        "hello\n"
-    );
+    assert_eq!(web_answer(&berth, &app).1, "hello\n");
     berth
         .cmd(["git:report", &app, "--git-source-image"])
         .succeeds()

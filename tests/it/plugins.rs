@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::harness::Berth;
 use crate::routing::{routed, via_nginx};
-use crate::source::{Source, dyno_addr, http_get, http_get_with, unique_app};
+use crate::source::{Source, http_get_with, unique_app, web_answer};
 use crate::ssh_server::SshServer;
 
 /// The shell test plugin in `tests/plugins/hello`.
@@ -84,9 +84,8 @@ fn a_shell_plugin_runs_on_deploy_adds_a_command_and_stops_when_disabled() {
         "{log}"
     );
     // The plugin's --env reached the container.
-    let addr = dyno_addr(&berth, &app, "web.1");
     assert_eq!(
-        http_get(&addr, "x", "/").unwrap(),
+        web_answer(&berth, &app),
         (200, "from-the-hello-plugin\n".into())
     );
 
@@ -119,8 +118,7 @@ fn a_shell_plugin_runs_on_deploy_adds_a_command_and_stops_when_disabled() {
     let before = triggers_log(&berth);
     berth.cmd(["ps:rebuild", &app]).succeeds();
     assert_eq!(triggers_log(&berth), before, "no trigger ran");
-    let addr = dyno_addr(&berth, &app, "web.1");
-    assert_eq!(http_get(&addr, "x", "/").unwrap(), (200, "hello\n".into()));
+    assert_eq!(web_answer(&berth, &app), (200, "hello\n".into()));
     assert!(
         !berth
             .cmd(["help"])
@@ -165,8 +163,7 @@ fn a_failing_or_hanging_trigger_aborts_the_deploy_and_the_old_release_serves() {
         .has(&format!("veto says no to {app} (web on port 5000)"))
         .has("The check-deploy trigger of plugin veto failed (exit status 3)");
     assert_eq!(std::fs::read_to_string(&container).unwrap(), before);
-    let addr = dyno_addr(&berth, &app, "web.1");
-    assert_eq!(http_get(&addr, "x", "/").unwrap(), (200, "hello\n".into()));
+    assert_eq!(web_answer(&berth, &app), (200, "hello\n".into()));
     berth.cmd(["plugin:uninstall", "veto"]).succeeds();
 
     // A trigger that hangs is stopped at the timeout, with what it started.
@@ -182,7 +179,7 @@ fn a_failing_or_hanging_trigger_aborts_the_deploy_and_the_old_release_serves() {
         .has("The pre-deploy trigger of plugin slow did not finish within 2s and was stopped");
     assert!(started.elapsed() < std::time::Duration::from_secs(120));
     assert_eq!(std::fs::read_to_string(&container).unwrap(), before);
-    assert_eq!(http_get(&addr, "x", "/").unwrap(), (200, "hello\n".into()));
+    assert_eq!(web_answer(&berth, &app), (200, "hello\n".into()));
 }
 
 #[test]
@@ -319,7 +316,6 @@ fn plugins_install_from_git_and_tarballs_and_refuse_bad_input() {
             "from-git",
         ])
         .succeeds();
-    berth.cmd(["from-git:help"]).run();
     berth.cmd(["plugin:update", "from-git"]).succeeds();
     berth
         .cmd(["plugin:list"])

@@ -183,6 +183,11 @@ pub fn http_get_with(
     Ok((status, body))
 }
 
+/// What the app's `web.1` container answers to `GET /`, asked directly.
+pub fn web_answer(berth: &Berth, app: &str) -> (u16, String) {
+    http_get(&dyno_addr(berth, app, "web.1"), "x", "/").expect("web.1 answers")
+}
+
 /// The address (`ip:port`) berth recorded for one of the app's dynos.
 pub fn dyno_addr(berth: &Berth, app: &str, dyno: &str) -> String {
     let dir: PathBuf = berth.dokku_root().join(app);

@@ -2,7 +2,7 @@
 //! `berth server`, deploying on the real engine.
 
 use crate::harness::Berth;
-use crate::source::{Source, dyno_addr, http_get, unique_app};
+use crate::source::{Source, dyno_addr, http_get, unique_app, web_answer};
 use crate::ssh_server::SshServer;
 
 #[test]
@@ -24,12 +24,7 @@ fn push_over_ssh_creates_deploys_and_is_managed_over_ssh() {
         .ssh(["config:set", &app, "MESSAGE='over ssh'"])
         .succeeds()
         .stdout_has(&format!("-----> Restarting app {app}"));
-    assert_eq!(
-        http_get(&dyno_addr(&berth, &app, "web.1"), "x", "/")
-            .unwrap()
-            .1,
-        "over ssh\n"
-    );
+    assert_eq!(web_answer(&berth, &app).1, "over ssh\n");
     server
         .ssh(["run", &app, "printenv", "MESSAGE"])
         .succeeds()
