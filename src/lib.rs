@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the map of this crate.
 
 pub mod app_name;
+pub mod app_network;
 pub mod cli;
 pub mod context;
 pub mod docker_args;
@@ -20,6 +21,7 @@ pub mod property_set;
 pub mod release_files;
 pub mod repo;
 pub mod report;
+pub mod runtime_dir;
 pub mod server;
 pub mod store;
 pub mod trigger;

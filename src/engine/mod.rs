@@ -8,13 +8,14 @@
 //! and berth never runs the docker CLI.
 
 mod attach;
+mod network;
 
 use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary, ImageInspect,
-    NetworkConnectRequest, NetworkCreateRequest,
+    NetworkConnectRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, InspectContainerOptions, ListContainersOptions,
@@ -27,10 +28,7 @@ use crate::error::{Error, Result};
 
 pub use attach::StdStream;
 pub use bollard::models;
-
-/// The bridge network every app container joins (deployed by the scheduler,
-/// one-off by `run`); the proxy reaches them here.
-pub const NETWORK: &str = "berth";
+pub use network::{AppNetwork, NETWORK_ENV, Repair, app_network};
 
 /// What a build needs: the context as a tar, and how to tag and label it.
 pub struct BuildRequest {
@@ -159,31 +157,6 @@ impl Engine {
     }
 
     // ----- networks -----
-
-    /// Creates the bridge network `name` unless it exists.
-    pub fn ensure_network(&self, name: &str) -> Result<()> {
-        if self
-            .block_on(self.docker.inspect_network(name, None))
-            .is_ok()
-        {
-            return Ok(());
-        }
-        let request = NetworkCreateRequest {
-            name: name.to_string(),
-            driver: Some("bridge".into()),
-            labels: Some(HashMap::from([(
-                "com.dokku.network".into(),
-                "berth".into(),
-            )])),
-            ..Default::default()
-        };
-        match self.block_on(self.docker.create_network(request)) {
-            Ok(_) => Ok(()),
-            // Another deploy created it first.
-            Err(e) if is_conflict(&e) => Ok(()),
-            Err(e) => Err(engine_error(&format!("Unable to create network {name}"), e)),
-        }
-    }
 
     /// Connects container `id` to network `name`. Already connected counts
     /// as done.

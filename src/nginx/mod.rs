@@ -2,36 +2,49 @@
 //! data root, so nothing in `/etc/nginx` matters and tests run isolated
 //! instances side by side.
 //!
-//! Layout (`$DOKKU_LIB_ROOT/data/nginx-vhosts/`): `nginx.conf` (the main
+//! Config (`$DOKKU_LIB_ROOT/data/nginx-vhosts/`): `nginx.conf` (the main
 //! config: includes `default.conf` and every `$DOKKU_ROOT/*/nginx.conf`),
-//! `default.conf` (the catch-all 404 server), `nginx.pid`, `error.log`,
-//! `temp/`. An app's config is installed only after `nginx -t` accepted
-//! the whole set with it, so the installed set is always valid and one
-//! app's broken config never reaches nginx.
+//! `default.conf` (the catch-all 404 server), `generation.conf`,
+//! `error.log`. Per-boot files live in the runtime folder
+//! ([`crate::runtime_dir`]), never on the volume: `nginx.pid`,
+//! `status.sock`, `temp/`. An app's config is installed only after
+//! `nginx -t` accepted the whole set with it, so the installed set is
+//! always valid and one app's broken config never reaches nginx.
 //!
 //! Architecture invariant: nginx is started with an argv list and
 //! configured only through files rendered here and in the nginx-vhosts
-//! plugin; nothing else writes nginx configuration.
+//! plugin; nothing else writes nginx configuration. A pid read from the pid
+//! file is signalled only once `/proc` shows it is the master of *this*
+//! config ([`Nginx::master`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, IoContext, Result};
+use crate::runtime_dir;
 use crate::store::Store;
-use crate::store::atomic::{create_dir_all, write_atomic};
+use crate::store::atomic::{create_dir_all, remove_file, write_atomic};
 use crate::store::lock::LockGuard;
 
 const NGINX: &str = "nginx";
 
 pub struct Nginx {
+    /// Config and logs, on the volume.
     dir: PathBuf,
+    /// Pid file, status socket and temp files: this boot's only.
+    runtime: PathBuf,
     dokku_root: PathBuf,
 }
+
+/// Files earlier versions kept on the volume; removed at start so that
+/// nothing from a previous boot is read again.
+const LEGACY_RUNTIME_FILES: &[&str] = &["nginx.pid", "status.sock"];
 
 impl Nginx {
     pub fn new(store: &Store) -> Nginx {
         Nginx {
             dir: store.lib_root().join("data/nginx-vhosts"),
+            runtime: runtime_dir::path(store).join("nginx"),
             dokku_root: store.dokku_root().to_path_buf(),
         }
     }
@@ -41,7 +54,11 @@ impl Nginx {
     }
 
     fn pid_file(&self) -> PathBuf {
-        self.dir.join("nginx.pid")
+        self.runtime.join("nginx.pid")
+    }
+
+    fn status_socket(&self) -> PathBuf {
+        self.runtime.join("status.sock")
     }
 
     /// Serialises config changes: a candidate is tested against the set it
@@ -53,13 +70,14 @@ impl Nginx {
     /// Writes the main config and the default server; `ports` are the
     /// ports the catch-all 404 server listens on.
     pub fn write_base(&self, ports: &[u16]) -> Result<()> {
-        create_dir_all(&self.dir.join("temp"))?;
+        runtime_dir::create(&self.runtime.join("temp"))?;
         write_atomic(
             &self.default_config(),
             default_server(ports).as_bytes(),
             0o644,
         )?;
-        if !self.dir.join("generation.conf").exists() {
+        // Its socket path may differ from the last boot's.
+        if !self.generation_config_is_current() {
             self.write_generation()?;
         }
         write_atomic(
@@ -76,10 +94,11 @@ impl Nginx {
 
     fn render_main(&self, apps_glob: &Path) -> String {
         let dir = self.dir.display();
+        let run = self.runtime.display();
         format!(
             "# Written by berth; changes are overwritten.\n\
              worker_processes auto;\n\
-             pid {dir}/nginx.pid;\n\
+             pid {run}/nginx.pid;\n\
              error_log {dir}/error.log warn;\n\
              events {{ worker_connections 4096; }}\n\
              http {{\n\
@@ -89,11 +108,11 @@ impl Nginx {
              \x20 server_tokens off;\n\
              \x20 access_log off;\n\
              \x20 server_names_hash_bucket_size 128;\n\
-             \x20 client_body_temp_path {dir}/temp/client_body;\n\
-             \x20 proxy_temp_path {dir}/temp/proxy;\n\
-             \x20 fastcgi_temp_path {dir}/temp/fastcgi;\n\
-             \x20 uwsgi_temp_path {dir}/temp/uwsgi;\n\
-             \x20 scgi_temp_path {dir}/temp/scgi;\n\
+             \x20 client_body_temp_path {run}/temp/client_body;\n\
+             \x20 proxy_temp_path {run}/temp/proxy;\n\
+             \x20 fastcgi_temp_path {run}/temp/fastcgi;\n\
+             \x20 uwsgi_temp_path {run}/temp/uwsgi;\n\
+             \x20 scgi_temp_path {run}/temp/scgi;\n\
              \x20 # Keep-alive to upstreams for plain requests, upgrade for websockets.\n\
              \x20 map $http_upgrade $berth_connection {{ default upgrade; '' ''; }}\n\
              \x20 include {dir}/default.conf;\n\
@@ -141,6 +160,8 @@ impl Nginx {
     }
 
     fn run_test(&self, main: &Path) -> Result<()> {
+        // `nginx -t` creates the temp folders, inside this boot's folder.
+        runtime_dir::create(&self.runtime.join("temp"))?;
         let output = Command::new(NGINX)
             .arg("-t")
             .arg("-q")
@@ -165,15 +186,17 @@ impl Nginx {
         )))
     }
 
-    /// The running master's pid, if nginx runs.
-    fn master(&self) -> Option<nix::unistd::Pid> {
+    /// The running master's pid, if nginx runs with this config. The pid
+    /// file alone is never trusted: after a crash it may name a process
+    /// that is not nginx at all (in a new container, pid 17 may be berth
+    /// itself), so `/proc` must show nginx's master title with our config.
+    pub fn master(&self) -> Option<nix::unistd::Pid> {
         let pid: i32 = std::fs::read_to_string(self.pid_file())
             .ok()?
             .trim()
             .parse()
             .ok()?;
-        let pid = nix::unistd::Pid::from_raw(pid);
-        nix::sys::signal::kill(pid, None).ok().map(|()| pid)
+        (pid > 1 && is_master_of(pid, &self.main_config())).then(|| nix::unistd::Pid::from_raw(pid))
     }
 
     pub fn is_running(&self) -> bool {
@@ -219,10 +242,9 @@ impl Nginx {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos().to_string())
             .unwrap_or_default();
-        let socket = self.dir.join("status.sock");
         let text = format!(
             "# Written by berth: lets a reload be awaited.\nserver {{\n  listen unix:{};\n  access_log off;\n  location / {{ return 200 \"{generation}\"; }}\n}}\n",
-            socket.display()
+            self.status_socket().display()
         );
         write_atomic(&self.dir.join("generation.conf"), text.as_bytes(), 0o644)?;
         Ok(generation)
@@ -230,8 +252,7 @@ impl Nginx {
 
     fn serving_generation(&self) -> Option<String> {
         use std::io::{Read, Write};
-        let mut stream =
-            std::os::unix::net::UnixStream::connect(self.dir.join("status.sock")).ok()?;
+        let mut stream = std::os::unix::net::UnixStream::connect(self.status_socket()).ok()?;
         stream
             .set_read_timeout(Some(std::time::Duration::from_secs(1)))
             .ok()?;
@@ -268,9 +289,26 @@ impl Nginx {
             .collect()
     }
 
+    /// Whether `generation.conf` points at this boot's status socket.
+    fn generation_config_is_current(&self) -> bool {
+        let socket = format!("listen unix:{};", self.status_socket().display());
+        std::fs::read_to_string(self.dir.join("generation.conf"))
+            .is_ok_and(|text| text.contains(&socket))
+    }
+
     /// Starts nginx in the foreground as a child (for `berth server`).
+    /// Call only when [`Nginx::master`] finds none: what a crashed boot
+    /// left (pid file, socket) is removed first, or nginx would fail to
+    /// bind its status socket ("Address already in use") for ever.
     pub fn spawn(&self) -> Result<std::process::Child> {
         create_dir_all(&self.dir)?;
+        runtime_dir::create(&self.runtime.join("temp"))?;
+        for stale in [self.pid_file(), self.status_socket()] {
+            remove_file(&stale)?;
+        }
+        for legacy in LEGACY_RUNTIME_FILES {
+            remove_file(&self.dir.join(legacy))?;
+        }
         Command::new(NGINX)
             .arg("-c")
             .arg(self.main_config())
@@ -292,6 +330,20 @@ fn default_server(ports: &[u16]) -> String {
     }
     text.push_str("  server_name _;\n  access_log off;\n  return 404;\n}\n");
     text
+}
+
+/// Whether process `pid` is an nginx master running `config`: its title
+/// (nginx rewrites argv) is `nginx: master process nginx -c CONFIG ...`.
+fn is_master_of(pid: i32, config: &Path) -> bool {
+    let Ok(title) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let title = String::from_utf8_lossy(&title);
+    let title = title.trim_end_matches('\0');
+    title.starts_with("nginx: master process")
+        && title
+            .split([' ', '\0'])
+            .any(|word| Path::new(word) == config)
 }
 
 /// The master's workers that still accept connections: children titled

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use crate::app_name::AppName;
+use crate::app_network;
 use crate::context::Context;
 use crate::docker_args::RunOptions;
 use crate::dynos as state;
+use crate::engine::Engine;
 use crate::engine::models::{ContainerCreateBody, HostConfig};
-use crate::engine::{Engine, NETWORK};
 use crate::error::{Error, Result};
 use crate::host_path::to_host_path;
 use crate::plugins::{Command, Plugin};
@@ -110,6 +111,8 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
     ]);
     let binds = ctx.fire("storage-app-mounts", &[app.as_str(), "run"])?;
     let binds = binds.lines().map(str::to_string).collect();
+    let engine = Engine::connect()?;
+    let network = app_network::ensure(ctx, &engine)?;
     let mut body = ContainerCreateBody {
         image: Some(format!("dokku/{app}:latest")),
         cmd,
@@ -123,7 +126,7 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         attach_stderr: Some(true),
         host_config: Some(HostConfig {
             init: Some(true),
-            network_mode: Some(NETWORK.to_string()),
+            network_mode: Some(network.id),
             binds: Some(binds),
             ..Default::default()
         }),
@@ -136,7 +139,6 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         &[app.as_str(), "dockerfile", "latest"],
     )?
     .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
-    let engine = Engine::connect()?;
     let id = engine.create_container(&format!("{app}.{dyno}"), body)?;
     let result = ctx
         .fire("post-container-create", &["app", &id, app.as_str(), "run"])

@@ -22,8 +22,9 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use crate::app_network;
 use crate::context::Context;
-use crate::engine::{Engine, NETWORK};
+use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
 
 /// Where the host volume is mounted.
@@ -144,7 +145,7 @@ pub fn apply_hostname(ctx: &Context) -> Result<()> {
 
 /// Connects this container (its id is its hostname, unless `--hostname`
 /// changed it) to the apps' bridge network.
-pub fn join_app_network() -> Result<()> {
+pub fn join_app_network(ctx: &Context) -> Result<()> {
     let id = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
@@ -154,21 +155,18 @@ pub fn join_app_network() -> Result<()> {
         ));
     }
     let engine = Engine::connect()?;
-    engine.ensure_network(NETWORK)?;
+    let network = app_network::ensure(ctx, &engine)?;
     let Some(me) = engine.inspect_container(&id)? else {
         return Err(Error::fail(format!(
             "No container {id} on the engine: start the platform container without --hostname \
-             so that it can join the {NETWORK} network"
+             so that it can join the {} network",
+            network.name
         )));
     };
-    let joined = me
-        .network_settings
-        .and_then(|s| s.networks)
-        .is_some_and(|n| n.contains_key(NETWORK));
-    if joined {
+    if app_network::container_ip(&me).is_some() {
         return Ok(());
     }
-    engine.connect_network(NETWORK, &id)
+    engine.connect_network(&network.id, &id)
 }
 
 /// When berth is the container's PID 1: runs the server as a child, passes

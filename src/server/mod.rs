@@ -103,7 +103,7 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         if let Err(e) = container::apply_hostname(ctx) {
             ctx.out.warn(e.to_string())?;
         }
-        if let Err(e) = container::join_app_network() {
+        if let Err(e) = container::join_app_network(ctx) {
             ctx.out.warn(format!(
                 "{e}; nginx cannot reach app containers until this is fixed"
             ))?;

@@ -69,9 +69,21 @@ impl Platform {
     }
 }
 
+/// Keeps nginx running. An nginx master of this config that is already
+/// running (a server killed without its children, in host mode) is adopted
+/// rather than fought: apps stay served through a restart of berth.
 fn supervise_nginx(store: &Store, stopping: &AtomicBool) {
     let nginx = Nginx::new(store);
     while !stopping.load(Ordering::Relaxed) {
+        if let Some(master) = nginx.master() {
+            while !stopping.load(Ordering::Relaxed)
+                && nix::sys::signal::kill(master, None).is_ok()
+                && nginx.master() == Some(master)
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            continue;
+        }
         match nginx.spawn() {
             Ok(mut child) => {
                 // Poll, so a stop request is seen while nginx runs.

@@ -4,6 +4,50 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// This run of the test binary: every engine object a test makes carries
+/// it (app names, the apps' network), so each run starts from first use
+/// and no run sees another's leftovers.
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970");
+        // Base 36 keeps app names short.
+        let mut n = (now.as_secs() % 1_000_000) * 100_000 + u64::from(std::process::id()) % 100_000;
+        let mut id = String::new();
+        while n > 0 {
+            id.insert(0, char::from_digit((n % 36) as u32, 36).expect("digit"));
+            n /= 36;
+        }
+        id
+    })
+}
+
+/// The apps' network of this run (`BERTH_NETWORK`): made by the run's
+/// first deploy, like on a fresh engine.
+pub fn test_network() -> String {
+    format!("berth-it-{}", run_id())
+}
+
+/// What every berth process a test starts gets: its roots, this run's
+/// network, and a runtime folder inside the test's temp root.
+pub fn berth_env(root: &Path) -> Vec<(String, String)> {
+    vec![
+        ("DOKKU_ROOT".into(), root.join("home").display().to_string()),
+        (
+            "DOKKU_LIB_ROOT".into(),
+            root.join("lib").display().to_string(),
+        ),
+        ("BERTH_NETWORK".into(), test_network()),
+        (
+            "BERTH_RUNTIME_DIR".into(),
+            root.join("run").display().to_string(),
+        ),
+    ]
+}
 
 pub struct Berth {
     dir: tempfile::TempDir,
@@ -45,13 +89,7 @@ impl Berth {
             program: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
             args: args.into_iter().map(Into::into).collect(),
             stdin: None,
-            envs: vec![
-                ("DOKKU_ROOT".into(), self.dokku_root().display().to_string()),
-                (
-                    "DOKKU_LIB_ROOT".into(),
-                    self.lib_root().display().to_string(),
-                ),
-            ],
+            envs: berth_env(self.root()),
             root: self.root().display().to_string(),
         }
     }

@@ -13,7 +13,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub fn unique_app(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",
-        std::process::id(),
+        crate::harness::run_id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
@@ -80,8 +80,7 @@ impl Source {
             .arg(berth.dokku_root().join(app))
             .arg(refspec)
             .current_dir(self.dir.path())
-            .env("DOKKU_ROOT", berth.dokku_root())
-            .env("DOKKU_LIB_ROOT", berth.lib_root())
+            .envs(crate::harness::berth_env(berth.root()))
             .output()
             .unwrap();
         Pushed::from(output)

@@ -162,10 +162,10 @@ impl SshServer {
                 .append(true)
                 .open(&log_path)
                 .expect("server log");
+            let root = lib_root.parent().expect("roots share a parent");
             let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
                 .args(["server", "--ssh-listen", &format!("127.0.0.1:{port}")])
-                .env("DOKKU_ROOT", &dokku_root)
-                .env("DOKKU_LIB_ROOT", &lib_root)
+                .envs(crate::harness::berth_env(root))
                 .env_remove("DOKKU_QUIET_OUTPUT")
                 .env_remove("DOKKU_TRACE")
                 .env_remove("DOKKU_APPS_FORCE_DELETE")

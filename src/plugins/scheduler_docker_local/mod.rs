@@ -17,13 +17,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::app_name::AppName;
+use crate::app_network;
 use crate::context::Context;
 use crate::docker_args::RunOptions;
 use crate::dynos::{self as state, Dyno};
 use crate::engine::models::{
     ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum,
 };
-use crate::engine::{Engine, NETWORK, StdStream};
+use crate::engine::{Engine, StdStream};
 use crate::error::{Error, Result};
 use crate::host_path::to_host_path;
 use crate::plugins::Plugin;
@@ -190,11 +191,8 @@ fn trigger_scheduler_pre_restore(ctx: &Context, args: &[String]) -> Result<Strin
         };
         let ip = engine
             .inspect_container(id)?
-            .and_then(|c| c.network_settings)
-            .and_then(|n| n.networks)
-            .and_then(|mut n| n.remove(NETWORK))
-            .and_then(|e| e.ip_address)
-            .filter(|ip| !ip.is_empty());
+            .as_ref()
+            .and_then(app_network::container_ip);
         if let (Some(ip), Some((_, port))) = (ip, state::address(&ctx.store, &app, dyno)) {
             let port = port.parse().unwrap_or(DEFAULT_WEB_PORT);
             state::record(&ctx.store, &app, dyno, id, &ip, port)?;
@@ -329,6 +327,8 @@ struct Release {
     policy: RestartPolicy,
     /// Bind mounts, host paths already (`storage-app-mounts`).
     binds: Vec<String>,
+    /// The apps' network, by id.
+    network: String,
 }
 
 /// Runs the release `dokku/<app>:<tag>` at the app's scale, without
@@ -353,8 +353,8 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
         env: ctx.store.merged_env(app)?,
         policy: restart_policy(ctx, app)?,
         binds: mounts(ctx, app, "deploy")?,
+        network: app_network::ensure(ctx, &engine)?.id,
     };
-    engine.ensure_network(NETWORK)?;
     ctx.out
         .info1(format!("Deploying {app} via the docker-local scheduler..."))?;
     let scale = state::scale(&ctx.store, app)?;
@@ -570,7 +570,7 @@ fn container_body(app: &AppName, release: &Release, dyno: &Dyno) -> Result<Conta
         host_config: Some(HostConfig {
             init: Some(true),
             restart_policy: Some(release.policy.clone()),
-            network_mode: Some(NETWORK.to_string()),
+            network_mode: Some(release.network.clone()),
             binds: Some(release.binds.clone()),
             ..Default::default()
         }),
@@ -602,14 +602,9 @@ fn check(
         let info = engine
             .inspect_container(id)?
             .ok_or_else(|| Error::fail("the container disappeared"))?;
+        let ip = app_network::container_ip(&info).unwrap_or_default();
         let state = info.state.unwrap_or_default();
         let restarted = state.restarting == Some(true) || info.restart_count.unwrap_or(0) > 0;
-        let ip = info
-            .network_settings
-            .and_then(|n| n.networks)
-            .and_then(|mut n| n.remove(NETWORK))
-            .and_then(|e| e.ip_address)
-            .unwrap_or_default();
         Ok((
             state.running == Some(true) && !restarted,
             ip,
