@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::external::{self, ExternalPlugin};
 use crate::output::Output;
 use crate::plugins;
+use crate::store::lock::{DeployLock, DeployLockError};
 use crate::store::{Scope, Store};
 use crate::trigger::TriggerBus;
 
@@ -79,6 +80,31 @@ impl Context {
             Ok(app)
         } else {
             Err(Error::AppMissing(app.to_string()))
+        }
+    }
+
+    /// Takes `app`'s deploy lock for a path that switches its containers
+    /// (a push, a restart, a scale, a config change). When another deploy
+    /// holds it, this one says so and waits its turn (Dokku's push gives up
+    /// instead); `apps:lock` refuses.
+    pub fn deploy_lock(&self, app: &AppName) -> Result<DeployLock> {
+        let path = self.store.deploy_lock_path(app);
+        let mut taken = DeployLock::try_acquire(&path)?;
+        if taken.as_ref().is_err_and(|e| *e == DeployLockError::Busy) {
+            self.out.info1(format!(
+                "Waiting for the deploy of {app} in progress to finish"
+            ))?;
+            taken = DeployLock::acquire(&path)?;
+        }
+        match taken {
+            Ok(lock) => Ok(lock),
+            Err(DeployLockError::Busy) => Err(Error::fail(format!(
+                "{app} is still locked by another deploy"
+            ))),
+            Err(DeployLockError::Manual) => {
+                self.out.warn(format!("{app} is locked with apps:lock."))?;
+                Err(Error::fail("Run 'apps:unlock' to allow deploys again"))
+            }
         }
     }
 

@@ -27,6 +27,48 @@ impl AppRepo {
         install_hook(dir)
     }
 
+    /// Removes ref lock files (`refs/**/*.lock`, `packed-refs.lock`) older
+    /// than `age`: git holds one for the milliseconds of a ref update, so an
+    /// old one was left by a push that was killed (a crash of the platform)
+    /// and would refuse every later push ("Unable to create '…lock': File
+    /// exists"). Returns how many were removed.
+    pub fn remove_stale_ref_locks(dir: &Path, age: std::time::Duration) -> Result<usize> {
+        fn walk(dir: &Path, age: std::time::Duration, removed: &mut usize) -> Result<()> {
+            let entries = match std::fs::read_dir(dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e).at("Unable to list", dir),
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_dir() {
+                    walk(&path, age, removed)?;
+                } else if path.extension().is_some_and(|e| e == "lock") && is_older(&meta, age) {
+                    crate::store::atomic::remove_file(&path)?;
+                    *removed += 1;
+                }
+            }
+            Ok(())
+        }
+        fn is_older(meta: &std::fs::Metadata, age: std::time::Duration) -> bool {
+            meta.modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|elapsed| elapsed > age)
+        }
+        let mut removed = 0;
+        walk(&dir.join("refs"), age, &mut removed)?;
+        let packed = dir.join("packed-refs.lock");
+        if let Ok(meta) = std::fs::metadata(&packed)
+            && is_older(&meta, age)
+        {
+            crate::store::atomic::remove_file(&packed)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     pub fn open(dir: &Path) -> Result<AppRepo> {
         // Inside a pre-receive hook the pushed objects are still quarantined;
         // git tells where through the environment.

@@ -47,6 +47,15 @@ pub struct BuildRequest {
     pub target: Option<String>,
 }
 
+/// One container event: `start`, `die`, `stop`, … with the container's
+/// id and attributes (its labels, `exitCode` for `die`).
+#[derive(Debug, Clone)]
+pub struct ContainerEvent {
+    pub action: String,
+    pub id: String,
+    pub attributes: HashMap<String, String>,
+}
+
 pub struct Engine {
     docker: Docker,
     runtime: tokio::runtime::Runtime,
@@ -323,6 +332,56 @@ impl Engine {
                 on_chunk(which, &bytes)?;
             }
             Ok(())
+        })
+    }
+
+    /// Follows the engine's container events that carry every `key=value`
+    /// label given, calling `on_event` with each, and with `None` when half
+    /// a second passed without one (so the caller can stop: it returns
+    /// `false` to end the watch). Returns an error when the engine goes
+    /// away (it restarted): the caller reconnects.
+    pub fn watch_events(
+        &self,
+        labels: &[(&str, &str)],
+        on_event: &mut dyn FnMut(Option<ContainerEvent>) -> bool,
+    ) -> Result<()> {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "label".to_string(),
+                labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            ),
+        ]);
+        let options = bollard::query_parameters::EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        self.block_on(async {
+            let mut stream = self.docker.events(Some(options));
+            loop {
+                match tokio::time::timeout(std::time::Duration::from_millis(500), stream.next())
+                    .await
+                {
+                    Err(_idle) => {
+                        if !on_event(None) {
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) => return Err(Error::fail("The engine closed its event stream")),
+                    Ok(Some(Err(e))) => return Err(engine_error("Unable to follow events", e)),
+                    Ok(Some(Ok(message))) => {
+                        let actor = message.actor.unwrap_or_default();
+                        let event = ContainerEvent {
+                            action: message.action.unwrap_or_default(),
+                            id: actor.id.unwrap_or_default(),
+                            attributes: actor.attributes.unwrap_or_default(),
+                        };
+                        if !on_event(Some(event)) {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
         })
     }
 

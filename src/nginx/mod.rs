@@ -68,24 +68,18 @@ impl Nginx {
     }
 
     /// Writes the main config and the default server; `ports` are the
-    /// ports the catch-all 404 server listens on.
-    pub fn write_base(&self, ports: &[u16]) -> Result<()> {
+    /// ports the catch-all 404 server listens on. Returns whether anything
+    /// changed (only then does nginx need a reload for them).
+    pub fn write_base(&self, ports: &[u16]) -> Result<bool> {
         runtime_dir::create(&self.runtime.join("temp"))?;
-        write_atomic(
-            &self.default_config(),
-            default_server(ports).as_bytes(),
-            0o644,
-        )?;
+        let mut changed = write_if_changed(&self.default_config(), &default_server(ports))?;
         // Its socket path may differ from the last boot's.
         if !self.generation_config_is_current() {
             self.write_generation()?;
+            changed = true;
         }
-        write_atomic(
-            &self.main_config(),
-            self.render_main(&self.dokku_root.join("*/nginx.conf"))
-                .as_bytes(),
-            0o644,
-        )
+        let main = self.render_main(&self.dokku_root.join("*/nginx.conf"));
+        Ok(write_if_changed(&self.main_config(), &main)? || changed)
     }
 
     fn default_config(&self) -> PathBuf {
@@ -320,6 +314,15 @@ impl Nginx {
             .spawn()
             .at("Unable to start nginx with", &self.main_config())
     }
+}
+
+/// Replaces `path` with `text` unless it holds exactly that already.
+pub fn write_if_changed(path: &Path, text: &str) -> Result<bool> {
+    if std::fs::read(path).is_ok_and(|current| current == text.as_bytes()) {
+        return Ok(false);
+    }
+    write_atomic(path, text.as_bytes(), 0o644)?;
+    Ok(true)
 }
 
 /// The catch-all: unknown hosts get 404, never some app.

@@ -16,7 +16,7 @@ use crate::plugins::{Command, Plugin, parse_args};
 use crate::property_set::{self, Property, Reach};
 use crate::report::{self, ReportSpec, Rows};
 use crate::store::atomic::{FILE_MODE, write_atomic};
-use crate::store::lock::MANUAL_LOCK;
+use crate::store::lock::{DeployLock, DeployLockStatus, MANUAL_LOCK};
 use crate::store::{Scope, atomic};
 
 pub static PLUGIN: Plugin = Plugin {
@@ -254,7 +254,7 @@ fn unlock(ctx: &Context, args: Vec<String>) -> Result<()> {
 fn locked(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: AppArg = parse_args("apps:locked", &args)?;
     let app = ctx.existing_app(args.app.as_deref())?;
-    if ctx.store.deploy_lock_path(&app).exists() {
+    if DeployLock::status(&ctx.store.deploy_lock_path(&app))? != DeployLockStatus::Free {
         ctx.out.line_quiet("Deploy lock exists")
     } else {
         Err(Error::fail("Deploy lock does not exist"))
@@ -385,7 +385,8 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
         ),
         (
             "--app-locked".into(),
-            ctx.store.deploy_lock_path(app).exists().to_string(),
+            (DeployLock::status(&ctx.store.deploy_lock_path(app))? != DeployLockStatus::Free)
+                .to_string(),
         ),
         (
             "--app-global-disable-autocreation".into(),

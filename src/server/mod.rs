@@ -18,12 +18,14 @@
 //! - [`child`], [`pty`]: starting that child, with pipes or a terminal.
 //! - [`container`]: container mode (volume layout, `DOKKU_HOSTNAME`, the
 //!   apps' network, PID 1 duties);
-//! - [`health`]: `GET /health` and `berth healthcheck`.
+//! - [`health`]: `GET /health` and `berth healthcheck`;
+//! - [`events`]: the engine watcher that routes restarted containers.
 
 pub mod authorized_keys;
 pub mod channel;
 pub mod child;
 pub mod container;
+pub mod events;
 pub mod health;
 pub mod host_key;
 pub mod listener;

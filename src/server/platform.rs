@@ -1,7 +1,8 @@
 //! What `berth server` runs beside SSH: nginx (started, restarted if it
 //! dies, stopped gracefully on shutdown), the retire loop that stops old
-//! containers when their time has come, and the restore of every app that
-//! should run (after a reboot or a new platform container).
+//! containers when their time has come, the engine watcher
+//! ([`super::events`]), and the restore of every app that should run
+//! (after a reboot, a crash or a new platform container).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +44,8 @@ impl Platform {
             }
         }));
 
+        threads.extend(super::events::spawn(ctx.store.clone(), stopping.clone()));
+
         // Restore in a child process: SSH answers at once, and one app that
         // cannot start does not hold up the others.
         if let Ok(exe) = std::env::current_exe() {
@@ -69,6 +72,22 @@ impl Platform {
     }
 }
 
+/// Asks our own nginx child to finish its requests and exit (its pid
+/// needs no pid file: it is our child), and kills it if it lingers.
+fn quit_child(child: &mut std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Keeps nginx running. An nginx master of this config that is already
 /// running (a server killed without its children, in host mode) is adopted
 /// rather than fought: apps stay served through a restart of berth.
@@ -89,7 +108,7 @@ fn supervise_nginx(store: &Store, stopping: &AtomicBool) {
                 // Poll, so a stop request is seen while nginx runs.
                 loop {
                     if stopping.load(Ordering::Relaxed) {
-                        let _ = child.wait();
+                        quit_child(&mut child);
                         return;
                     }
                     match child.try_wait() {

@@ -53,6 +53,13 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Moves a file written beside `to` into place, durably (the rename, then
+/// the folder synced).
+pub fn rename_atomic(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).at("Unable to install", to)?;
+    sync_dir(to.parent().unwrap_or(Path::new(".")))
+}
+
 /// Removes `path` if present, durably.
 pub fn remove_file(path: &Path) -> Result<bool> {
     match fs::remove_file(path) {

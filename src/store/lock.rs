@@ -82,15 +82,24 @@ mod tests {
 
 /// Dokku's deploy lock, `data/apps/<app>/.deploy.lock`: the file exists
 /// while a deploy runs (flock held) or while `apps:lock` holds the app
-/// (file marked [`MANUAL_LOCK`]). A deploy removes the file when it ends.
+/// (file marked [`MANUAL_LOCK`]). A deploy removes the file when it ends; a
+/// file left by a deploy that was killed holds no flock and counts as free.
+///
+/// Re-entrant within a process: a push takes it in the builder and the
+/// scheduler's deploy, run by the same process, takes it again for free.
 #[derive(Debug)]
 pub struct DeployLock {
-    guard: LockGuard,
+    /// `None` for a re-entrant acquisition: the outer one owns the file.
+    guard: Option<LockGuard>,
 }
 
 /// What `apps:lock` writes into the deploy lock file.
 pub const MANUAL_LOCK: &str = "locked by apps:lock\n";
 
+/// The deploy lock files this process holds.
+static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+#[derive(Debug, PartialEq, Eq)]
 pub enum DeployLockError {
     /// Another deploy holds it.
     Busy,
@@ -98,12 +107,47 @@ pub enum DeployLockError {
     Manual,
 }
 
+/// Whether an app can deploy now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployLockStatus {
+    Free,
+    /// A deploy runs (some process holds the flock).
+    Deploying,
+    /// `apps:lock`.
+    Manual,
+}
+
 impl DeployLock {
+    /// Takes the lock unless a deploy or `apps:lock` holds it.
     pub fn try_acquire(path: &Path) -> Result<std::result::Result<DeployLock, DeployLockError>> {
+        DeployLock::acquire_with(path, false)
+    }
+
+    /// Takes the lock, waiting for a running deploy to end; `apps:lock`
+    /// still refuses.
+    pub fn acquire(path: &Path) -> Result<std::result::Result<DeployLock, DeployLockError>> {
+        DeployLock::acquire_with(path, true)
+    }
+
+    fn acquire_with(
+        path: &Path,
+        wait: bool,
+    ) -> Result<std::result::Result<DeployLock, DeployLockError>> {
         use std::os::unix::fs::MetadataExt;
+        if held().contains(&path.to_path_buf()) {
+            return Ok(Ok(DeployLock { guard: None }));
+        }
         loop {
-            let Some(guard) = LockGuard::try_acquire(path)? else {
-                return Ok(Err(DeployLockError::Busy));
+            if is_manual(path) {
+                return Ok(Err(DeployLockError::Manual));
+            }
+            let guard = if wait {
+                LockGuard::acquire(path)?
+            } else {
+                match LockGuard::try_acquire(path)? {
+                    Some(guard) => guard,
+                    None => return Ok(Err(DeployLockError::Busy)),
+                }
             };
             // A deploy that just ended may have unlinked the file we opened:
             // only the file at the path counts.
@@ -112,16 +156,94 @@ impl DeployLock {
             if ours != current {
                 continue;
             }
-            if std::fs::read_to_string(path).is_ok_and(|c| c == MANUAL_LOCK) {
+            if is_manual(path) {
                 return Ok(Err(DeployLockError::Manual));
             }
-            return Ok(Ok(DeployLock { guard }));
+            held().push(path.to_path_buf());
+            return Ok(Ok(DeployLock { guard: Some(guard) }));
+        }
+    }
+
+    /// The lock's state, without taking it.
+    pub fn status(path: &Path) -> Result<DeployLockStatus> {
+        if !path.exists() {
+            return Ok(DeployLockStatus::Free);
+        }
+        if is_manual(path) {
+            return Ok(DeployLockStatus::Manual);
+        }
+        if held().contains(&path.to_path_buf()) {
+            return Ok(DeployLockStatus::Deploying);
+        }
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(DeployLockStatus::Free);
+            }
+            Err(e) => return Err(e).at("Unable to open lock", path),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(DeployLockStatus::Free),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(DeployLockStatus::Deploying),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).at("Unable to lock", path),
         }
     }
 }
 
+fn held() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn is_manual(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|c| c == MANUAL_LOCK)
+}
+
 impl Drop for DeployLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.guard.path());
+        if let Some(guard) = &self.guard {
+            held().retain(|p| p != guard.path());
+            let _ = std::fs::remove_file(guard.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod deploy_lock_tests {
+    use super::*;
+
+    #[test]
+    fn reentrant_in_one_process_and_free_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".deploy.lock");
+        // A file without a flock (its deploy was killed) is free.
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(DeployLock::status(&path).unwrap(), DeployLockStatus::Free);
+        let outer = DeployLock::try_acquire(&path).unwrap().unwrap();
+        assert_eq!(
+            DeployLock::status(&path).unwrap(),
+            DeployLockStatus::Deploying
+        );
+        let inner = DeployLock::acquire(&path).unwrap().unwrap();
+        drop(inner);
+        assert!(path.exists(), "the inner guard leaves the outer's file");
+        drop(outer);
+        assert!(!path.exists());
+        assert_eq!(DeployLock::status(&path).unwrap(), DeployLockStatus::Free);
+    }
+
+    #[test]
+    fn apps_lock_refuses_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".deploy.lock");
+        std::fs::write(&path, MANUAL_LOCK).unwrap();
+        assert_eq!(DeployLock::status(&path).unwrap(), DeployLockStatus::Manual);
+        assert_eq!(
+            DeployLock::acquire(&path).unwrap().unwrap_err(),
+            DeployLockError::Manual
+        );
+        assert_eq!(
+            DeployLock::try_acquire(&path).unwrap().unwrap_err(),
+            DeployLockError::Manual
+        );
     }
 }

@@ -51,6 +51,8 @@ pub fn berth_env(root: &Path) -> Vec<(String, String)> {
 
 pub struct Berth {
     dir: tempfile::TempDir,
+    /// Set for every process of this `Berth` after the defaults.
+    extra_env: Vec<(String, String)>,
 }
 
 impl Berth {
@@ -65,7 +67,25 @@ impl Berth {
         .unwrap();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         std::fs::create_dir_all(dir.path().join("lib")).unwrap();
-        Berth { dir }
+        Berth {
+            dir,
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// Every process of this `Berth` (commands, pushes, servers) gets
+    /// `key=value` too.
+    pub fn with_env(mut self, key: &str, value: impl Into<String>) -> Berth {
+        self.extra_env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// The environment every berth process of this `Berth` gets (added to
+    /// the test's own).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = berth_env(self.root());
+        env.extend(self.extra_env.iter().cloned());
+        env
     }
 
     pub fn dokku_root(&self) -> PathBuf {
@@ -89,7 +109,7 @@ impl Berth {
             program: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
             args: args.into_iter().map(Into::into).collect(),
             stdin: None,
-            envs: berth_env(self.root()),
+            envs: self.env(),
             root: self.root().display().to_string(),
         }
     }

@@ -3,8 +3,10 @@
 mod apps;
 mod cli;
 mod config;
+mod crash;
 mod deploy;
 mod domains;
+mod faults;
 mod git_sources;
 mod harness;
 mod nginx;

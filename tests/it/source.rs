@@ -80,7 +80,7 @@ impl Source {
             .arg(berth.dokku_root().join(app))
             .arg(refspec)
             .current_dir(self.dir.path())
-            .envs(crate::harness::berth_env(berth.root()))
+            .envs(berth.env())
             .output()
             .unwrap();
         Pushed::from(output)
@@ -161,9 +161,35 @@ pub fn http_get_with(
     path: &str,
     headers: &str,
 ) -> std::io::Result<(u16, String)> {
+    request(
+        addr,
+        host,
+        path,
+        headers,
+        std::time::Duration::from_secs(10),
+    )
+}
+
+/// `GET path`, giving up after `timeout` without an answer.
+pub fn http_get_within(
+    addr: &str,
+    host: &str,
+    path: &str,
+    timeout: std::time::Duration,
+) -> std::io::Result<(u16, String)> {
+    request(addr, host, path, "", timeout)
+}
+
+fn request(
+    addr: &str,
+    host: &str,
+    path: &str,
+    headers: &str,
+    timeout: std::time::Duration,
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(timeout))?;
     write!(
         stream,
         "GET {path} HTTP/1.0\r\nHost: {host}\r\n{headers}\r\n"

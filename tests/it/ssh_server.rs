@@ -36,9 +36,10 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct SshServer {
     child: Child,
     port: u16,
-    dokku_root: PathBuf,
     lib_root: PathBuf,
     client_dir: PathBuf,
+    /// The server's environment (the `Berth`'s).
+    env: Vec<(String, String)>,
 }
 
 impl SshServer {
@@ -58,27 +59,60 @@ impl SshServer {
                 ])
                 .succeeds();
         }
-        SshServer::launch(berth.dokku_root(), berth.lib_root(), client_dir)
+        SshServer::launch(berth.lib_root(), client_dir, berth.env())
     }
 
     /// Stops this server (SIGTERM) and starts a new one on the same roots,
     /// on another port.
     pub fn restart(self) -> SshServer {
-        let (dokku_root, lib_root, client_dir) = (
-            self.dokku_root.clone(),
+        let (lib_root, client_dir, env) = (
             self.lib_root.clone(),
             self.client_dir.clone(),
+            self.env.clone(),
         );
         let status = self.stop();
         assert!(status.success(), "server stopped with {status}");
-        SshServer::launch(dokku_root, lib_root, client_dir)
+        SshServer::launch(lib_root, client_dir, env)
+    }
+
+    /// A power loss of the platform: every process the server started
+    /// (its SSH children, their git and deploys, nginx, detached retirers)
+    /// dies at once by SIGKILL. They are found by the `BERTH_TEST_TAG` the
+    /// `Berth` gave the server, which they all inherit. App containers, the
+    /// engine's, live on. Returns how many processes were killed.
+    pub fn power_loss(mut self) -> usize {
+        let tag = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "BERTH_TEST_TAG")
+            .map(|(_, v)| format!("BERTH_TEST_TAG={v}"))
+            .expect("a Berth made with_env(\"BERTH_TEST_TAG\", …)");
+        let killed = kill_tagged(&tag);
+        let _ = self.child.wait();
+        killed
+    }
+
+    /// Starts a server again on the roots of one that is gone
+    /// ([`SshServer::power_loss`]).
+    pub fn start_again(berth: &Berth) -> SshServer {
+        SshServer::launch(
+            berth.lib_root(),
+            berth.root().join("ssh-client"),
+            berth.env(),
+        )
     }
 
     /// Asks the server to stop (SIGTERM) and waits for it.
     pub fn stop(mut self) -> ExitStatus {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");
-        wait_timeout(&mut self.child, RUN_TIMEOUT).expect("server stops")
+        wait_timeout(&mut self.child, RUN_TIMEOUT).unwrap_or_else(|| {
+            panic!(
+                "the server did not stop on SIGTERM; its threads:\n{}\nits log:\n{}",
+                threads_of(self.child.id()),
+                self.log()
+            )
+        })
     }
 
     /// The port the server's nginx answers HTTP on (the global proxy port).
@@ -146,7 +180,7 @@ impl SshServer {
         format!("ssh://dokku@127.0.0.1:{}/{app}", self.port)
     }
 
-    fn launch(dokku_root: PathBuf, lib_root: PathBuf, client_dir: PathBuf) -> SshServer {
+    fn launch(lib_root: PathBuf, client_dir: PathBuf, env: Vec<(String, String)>) -> SshServer {
         // The server also runs nginx: each test's on a port of its own.
         let proxy_port = lib_root.join("config/proxy/--global/proxy-port");
         if !proxy_port.exists() {
@@ -162,10 +196,9 @@ impl SshServer {
                 .append(true)
                 .open(&log_path)
                 .expect("server log");
-            let root = lib_root.parent().expect("roots share a parent");
             let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
                 .args(["server", "--ssh-listen", &format!("127.0.0.1:{port}")])
-                .envs(crate::harness::berth_env(root))
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .env_remove("DOKKU_QUIET_OUTPUT")
                 .env_remove("DOKKU_TRACE")
                 .env_remove("DOKKU_APPS_FORCE_DELETE")
@@ -194,9 +227,9 @@ impl SshServer {
                     return SshServer {
                         child,
                         port,
-                        dokku_root,
                         lib_root,
                         client_dir,
+                        env,
                     };
                 }
                 _ => {
@@ -405,6 +438,94 @@ fn client_options(key: &Path, known_hosts: &Path) -> Vec<String> {
         "-o".into(),
         "LogLevel=ERROR".into(),
     ]
+}
+
+/// SIGKILLs every process whose environment holds `marker`, and their
+/// descendants (nginx rewrites its environment for its process title, so
+/// it is found as the server's child), stopping them first so none starts
+/// another meanwhile, until none is left.
+fn kill_tagged(marker: &str) -> usize {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let me = std::process::id() as i32;
+    let mut killed = std::collections::HashSet::new();
+    for _ in 0..50 {
+        // pid → (parent, tagged), for every live process but zombies.
+        let processes: std::collections::HashMap<i32, (i32, bool)> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| *pid != me)
+            .filter_map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let mut rest = stat.rsplit_once(')')?.1.split_whitespace();
+                let state = rest.next()?;
+                let parent = rest.next()?.parse().ok()?;
+                if state == "Z" {
+                    return None;
+                }
+                let tagged = std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()));
+                Some((pid, (parent, tagged)))
+            })
+            .collect();
+        let doomed: Vec<i32> = processes
+            .keys()
+            .copied()
+            .filter(|pid| {
+                let mut current = *pid;
+                for _ in 0..64 {
+                    match processes.get(&current) {
+                        Some((_, true)) => return true,
+                        Some((parent, false)) if *parent > 1 => current = *parent,
+                        _ => return false,
+                    }
+                }
+                false
+            })
+            .collect();
+        if doomed.is_empty() {
+            break;
+        }
+        for pid in &doomed {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGSTOP);
+        }
+        for pid in &doomed {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            killed.insert(*pid);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed.len()
+}
+
+/// `name: kernel wait channel` of each thread of `pid`, and its children.
+fn threads_of(pid: u32) -> String {
+    let mut lines = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let read = |f: &str| std::fs::read_to_string(task.path().join(f)).unwrap_or_default();
+        lines.push(format!(
+            "{} {}: {}",
+            task.file_name().to_string_lossy(),
+            read("comm").trim(),
+            read("wchan")
+        ));
+    }
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for child in children.split_whitespace() {
+        let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        lines.push(format!(
+            "child {child}: {}",
+            String::from_utf8_lossy(&cmdline).replace('\0', " ")
+        ));
+    }
+    lines.join("\n")
 }
 
 fn free_port() -> u16 {

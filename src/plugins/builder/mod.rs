@@ -24,7 +24,6 @@ use crate::property_set::{self, Property, Reach};
 use crate::release_files;
 use crate::repo::AppRepo;
 use crate::store::Scope;
-use crate::store::lock::{DeployLock, DeployLockError};
 
 pub static PLUGIN: Plugin = Plugin {
     name: "builder",
@@ -64,30 +63,11 @@ fn property(ctx: &Context, plugin: &str, app: &AppName, key: &str) -> Result<Opt
     }
 }
 
-/// Takes the app's deploy lock, failing as Dokku does when it is held.
-pub fn deploy_lock(ctx: &Context, app: &AppName) -> Result<DeployLock> {
-    match DeployLock::try_acquire(&ctx.store.deploy_lock_path(app))? {
-        Ok(lock) => Ok(lock),
-        Err(DeployLockError::Busy) => {
-            ctx.out.warn(format!(
-                "{app} currently has a deploy lock in place. Exiting..."
-            ))?;
-            Err(Error::fail(
-                "Run 'apps:unlock' to release the existing deploy lock",
-            ))
-        }
-        Err(DeployLockError::Manual) => {
-            ctx.out.warn(format!("{app} is locked with apps:lock."))?;
-            Err(Error::fail("Run 'apps:unlock' to allow deploys again"))
-        }
-    }
-}
-
 /// `receive-app APP [REV]`: build REV (default: the deploy branch) and
 /// release it.
 fn trigger_receive_app(ctx: &Context, args: &[String]) -> Result<String> {
     let app = ctx.existing_app(args.first().map(String::as_str))?;
-    let _lock = deploy_lock(ctx, &app)?;
+    let _lock = ctx.deploy_lock(&app)?;
     let repo = AppRepo::open(&ctx.store.app_dir(&app))?;
     let rev = match args.get(1) {
         Some(rev) => rev.clone(),

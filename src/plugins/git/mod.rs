@@ -191,8 +191,19 @@ fn prepare_repo(ctx: &Context, args: &[String]) -> Result<(AppName, std::path::P
     Ok((app, dir))
 }
 
+/// Age past which a ref lock file is a crash's leftover.
+const STALE_REF_LOCK: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn serve_git(ctx: &Context, args: Vec<String>, service: &str) -> Result<()> {
-    let (_, dir) = prepare_repo(ctx, &args)?;
+    let (app, dir) = prepare_repo(ctx, &args)?;
+    if service == "receive-pack" {
+        let removed = AppRepo::remove_stale_ref_locks(&dir, STALE_REF_LOCK)?;
+        if removed > 0 {
+            ctx.out.warn(format!(
+                "Removed {removed} ref lock file(s) an interrupted push left in {app}"
+            ))?;
+        }
+    }
     // exec: git owns stdin/stdout from here (they carry the pack protocol).
     let err = Process::new("git").arg(service).arg(&dir).exec();
     Err(Error::fail(format!("Unable to run git {service}: {err}")))

@@ -16,13 +16,13 @@ use serde_json::json;
 
 use crate::app_name::AppName;
 use crate::context::Context;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::nginx::Nginx;
 use crate::plugins::{Command, Plugin};
 use crate::property_set;
 use crate::report::{self, ReportSpec, Rows};
 use crate::store::Scope;
-use crate::store::atomic::{remove_file, write_atomic};
+use crate::store::atomic::{create_dir_all, remove_file, rename_atomic, write_atomic};
 
 const DEFAULT_TEMPLATE: &str =
     include_str!("../../../plugins/nginx-vhosts/templates/nginx.conf.hbs");
@@ -242,21 +242,48 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
         .filter_map(|m| m["host_port"].as_u64())
         .map(|p| p as u16)
         .collect();
-    nginx.add_default_ports(ctx, &ports)?;
-    std::fs::create_dir_all(ctx.store.app_dir(app).join("nginx.conf.d"))
-        .at("Unable to create", &ctx.store.app_dir(app))?;
+    let base_changed = nginx.add_default_ports(ctx, &ports)?;
+    create_dir_all(&ctx.store.app_dir(app).join("nginx.conf.d"))?;
     let target = app_config(ctx, app);
+    // Unchanged, and no file it includes changed since it was installed
+    // (a restore after a crash, a restart with the same addresses):
+    // nothing to test or reload, so restoring many apps costs only the
+    // apps that changed.
+    if std::fs::read(&target).is_ok_and(|installed| installed == rendered.as_bytes())
+        && !includes_changed_since(&ctx.store.app_dir(app).join("nginx.conf.d"), &target)
+    {
+        return if base_changed { nginx.reload() } else { Ok(()) };
+    }
     let candidate = target.with_file_name(format!(".nginx.conf.{}", std::process::id()));
     write_atomic(&candidate, rendered.as_bytes(), 0o644)?;
     if let Err(e) = nginx.test_with(app.as_str(), &candidate) {
         let _ = std::fs::remove_file(&candidate);
         return Err(e);
     }
-    std::fs::rename(&candidate, &target).at("Unable to install", &target)?;
+    rename_atomic(&candidate, &target)?;
     ctx.out.info1("Creating http nginx.conf")?;
     ctx.out.verbose("Reloading nginx")?;
     ctx.fire("nginx-pre-reload", &[app.as_str()])?;
     nginx.reload()
+}
+
+/// Whether a file of `dir` (the app's `nginx.conf.d/`, which plugins such
+/// as maintenance change before asking for a rebuild) is newer than the
+/// installed config `installed`.
+fn includes_changed_since(dir: &std::path::Path, installed: &std::path::Path) -> bool {
+    let Ok(installed_at) = std::fs::metadata(installed).and_then(|m| m.modified()) else {
+        return true;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    // The folder's own time counts too: it changes when a file is removed.
+    std::iter::once(std::fs::metadata(dir))
+        .chain(entries.flatten().map(|e| e.metadata()))
+        .any(|meta| {
+            meta.and_then(|m| m.modified())
+                .map_or(true, |t| t >= installed_at)
+        })
 }
 
 /// The app's own `nginx.conf.hbs` (kept from its last build) unless
@@ -284,7 +311,7 @@ pub fn clear_config(ctx: &Context, app: &AppName) -> Result<()> {
 impl Nginx {
     /// Makes the catch-all 404 server listen on `ports` too (and on the
     /// global proxy port), keeping the ports it already had.
-    fn add_default_ports(&self, ctx: &Context, ports: &[u16]) -> Result<()> {
+    fn add_default_ports(&self, ctx: &Context, ports: &[u16]) -> Result<bool> {
         let mut all = self.default_ports();
         all.push(global_proxy_port(ctx)?);
         all.extend_from_slice(ports);

@@ -31,6 +31,7 @@ use crate::plugins::Plugin;
 use crate::procfile::Procfile;
 use crate::release_files;
 use crate::store::Scope;
+use crate::store::lock::{DeployLock, DeployLockStatus};
 
 const DEFAULT_WEB_PORT: u16 = 5000;
 /// How long a new web container may take to listen on its port.
@@ -155,6 +156,7 @@ fn trigger_app_restart(ctx: &Context, args: &[String]) -> Result<String> {
 /// state files (`ps:start` brings them back).
 fn trigger_scheduler_stop(ctx: &Context, args: &[String]) -> Result<String> {
     let app = app_arg(ctx, args)?;
+    let _lock = ctx.deploy_lock(&app)?;
     let engine = Engine::connect()?;
     let timeout = stop_timeout(ctx, &app)?;
     for summary in engine.containers(&[
@@ -180,10 +182,19 @@ fn trigger_scheduler_retire(ctx: &Context, args: &[String]) -> Result<String> {
 }
 
 /// `scheduler-pre-restore APP`: re-reads the recorded containers' IPs
-/// (they change when the engine restarts) into the `IP.<type>.<n>` files.
+/// (they change when the engine restarts) into the `IP.<type>.<n>` files,
+/// and, unless a deploy runs, sweeps what a killed deploy left.
 fn trigger_scheduler_pre_restore(ctx: &Context, args: &[String]) -> Result<String> {
     let app = app_arg(ctx, args)?;
     let engine = Engine::connect()?;
+    // Not inside a deploy of this process: its new containers are not
+    // recorded yet and must not be swept.
+    let lock_path = ctx.store.deploy_lock_path(&app);
+    if DeployLock::status(&lock_path)? == DeployLockStatus::Free
+        && let Ok(_lock) = DeployLock::try_acquire(&lock_path)?
+    {
+        sweep_orphans(ctx, &engine, &app)?;
+    }
     let snapshot = state::snapshot(&ctx.store, &app)?;
     for dyno in snapshot.dynos() {
         let Some(id) = snapshot.container(dyno) else {
@@ -338,8 +349,10 @@ struct Release {
 /// after `wait-to-retire` seconds. Any failure before the switch removes
 /// only the new containers: the running release is never touched.
 pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
+    let _lock = ctx.deploy_lock(app)?;
     ctx.fire("pre-deploy", &[app.as_str(), tag])?;
     let engine = Engine::connect()?;
+    sweep_orphans(ctx, &engine, app)?;
     let image = format!("dokku/{app}:{tag}");
     let procfile = match release_files::read(&ctx.store, app, Some(tag), release_files::PROCFILE) {
         Some(text) => Procfile::parse(&text)?,
@@ -435,6 +448,44 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
     ctx.out.info2("Application deployed:")?;
     for url in ctx.fire("domains-urls", &[app.as_str(), "urls"])?.lines() {
         ctx.out.verbose(url)?;
+    }
+    Ok(())
+}
+
+/// Containers of the app that no release owns any more, left by a deploy
+/// that was killed (power loss, `docker rm -f` of the platform): new ones
+/// that never took traffic (`.upcoming-`) are removed, old ones a switch
+/// replaced but never queued go to retirement like any old container.
+/// Call with the app's deploy lock held: then no deploy is running.
+fn sweep_orphans(ctx: &Context, engine: &Engine, app: &AppName) -> Result<()> {
+    let owned: Vec<String> = state::dynos(&ctx.store, app)?
+        .iter()
+        .filter_map(|dyno| state::container_id(&ctx.store, app, dyno))
+        .chain(retire::queued(ctx, app)?)
+        .collect();
+    let mut orphans = Vec::new();
+    for summary in engine.containers(&[
+        ("com.dokku.app-name", app.as_str()),
+        ("com.dokku.container-type", "deploy"),
+    ])? {
+        let Some(id) = summary.id else { continue };
+        if owned.contains(&id) {
+            continue;
+        }
+        let upcoming = summary
+            .names
+            .unwrap_or_default()
+            .iter()
+            .any(|name| name.contains(".upcoming-"));
+        if upcoming {
+            engine.remove_container(&id)?;
+        } else {
+            orphans.push(id);
+        }
+    }
+    if !orphans.is_empty() {
+        let wait = retire::wait_to_retire(ctx, app)?;
+        retire::schedule(ctx, app, &orphans, wait)?;
     }
     Ok(())
 }

@@ -58,6 +58,29 @@ pub fn schedule(ctx: &Context, app: &AppName, ids: &[String], wait: u64) -> Resu
     write_atomic(&path, text.as_bytes(), FILE_MODE)
 }
 
+/// The containers of `app` waiting to retire.
+pub fn queued(ctx: &Context, app: &AppName) -> Result<Vec<String>> {
+    let path = list_path(ctx);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let _lock = LockGuard::acquire(&path.with_extension("lock"))?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).at("Unable to read", &path),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(app.as_str()))
+                .then(|| words.next().map(str::to_string))
+                .flatten()
+        })
+        .collect())
+}
+
 /// Stops and removes every queued container whose time has come; returns
 /// how many are still waiting and the next deadline.
 pub fn retire_due(ctx: &Context) -> Result<(usize, Option<u64>)> {
