@@ -4,6 +4,7 @@
 
 pub mod app_name;
 pub mod app_network;
+pub mod bounded;
 pub mod cli;
 pub mod context;
 pub mod docker_args;

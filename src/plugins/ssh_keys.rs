@@ -8,7 +8,7 @@
 //! arrives by path or on any stdin that is not a terminal (Dokku wants a
 //! pipe); keys are validated in-process, not with `ssh-keygen`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::path::Path;
 
 use clap::Parser;
@@ -89,7 +89,8 @@ fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
     let text = match args.file {
         Some(file) => {
             let path = Path::new(&file);
-            std::fs::read_to_string(path).at("Unable to read key file", path)?
+            let file = std::fs::File::open(path).at("Unable to read key file", path)?;
+            crate::bounded::read_text(file, crate::bounded::KEY_LINE, "The key file")?
         }
         None => first_line_of_stdin()?,
     };
@@ -143,12 +144,7 @@ fn first_line_of_stdin() -> Result<String> {
     if stdin.is_terminal() {
         return Err(Error::fail("No key specified via file or pipe"));
     }
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Error::fail(format!("Unable to read the key from stdin: {e}")))?;
-    Ok(line)
+    crate::bounded::read_line(stdin.lock(), crate::bounded::KEY_LINE, "The key on stdin")
 }
 
 /// One key, as `ssh-keys:list --format json` prints it (sshcommand's keys).

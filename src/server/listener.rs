@@ -1,6 +1,7 @@
 //! The accept loop: one task per connection, and a clean stop on SIGTERM
 //! or SIGINT: no new connections, running sessions get [`STOP_GRACE`] to
-//! finish, then are disconnected (their children killed).
+//! finish, then are disconnected (their children killed). Each connection
+//! waits for its login under [`Admission`]'s caps and grace time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::output::warning;
 use crate::server::Shared;
+use crate::server::admission::Admission;
 use crate::server::session::SshSession;
 
 /// How long running sessions may take to finish once a stop is asked.
@@ -28,6 +30,7 @@ pub async fn serve(
     listener: TcpListener,
     config: Arc<Config>,
     shared: Arc<Shared>,
+    admission: Arc<Admission>,
     grace: Duration,
 ) -> std::io::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
@@ -49,6 +52,7 @@ pub async fn serve(
                         peer,
                         config.clone(),
                         shared.clone(),
+                        admission.clone(),
                         stopping.clone(),
                     ));
                 }
@@ -74,38 +78,72 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs one connection to its end, or until the server stops.
+/// Runs one connection to its end, until the server stops, or — before
+/// it authenticated — until its login grace time ran out or a newer
+/// connection took its place in the queue.
 async fn connection(
     socket: TcpStream,
     peer: SocketAddr,
     config: Arc<Config>,
     shared: Arc<Shared>,
+    admission: Arc<Admission>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let Ok(local) = socket.local_addr() else {
         return;
     };
+    let ticket = Arc::new(admission.admit(peer.ip()));
+    let deadline = tokio::time::Instant::now() + admission.limits().login_grace;
     // Dropped when this function returns: the connection's channels see it
     // and hang up their children.
     let (_gone, gone) = watch::channel(());
-    let handler = SshSession::new(shared, peer, local, gone);
+    let handler = SshSession::new(
+        shared,
+        peer,
+        local,
+        gone,
+        ticket.clone(),
+        admission.limits().max_sessions,
+    );
+    let authenticated = handler.authenticated();
     // A failed handshake (a port probe, a client that gives up) is not worth
-    // a message.
-    let Ok(session) = run_stream(config, socket, handler).await else {
-        return;
+    // a message; neither is one that never sends its version line.
+    let session = tokio::select! {
+        started = tokio::time::timeout_at(deadline, run_stream(config, socket, handler)) => {
+            match started {
+                Ok(Ok(session)) => session,
+                _ => return,
+            }
+        }
+        _ = ticket.evicted.notified() => return,
     };
     let handle = session.handle();
-    let stopped = tokio::select! {
-        _ = session => false,
-        _ = stopping.wait_for(|stop| *stop) => true,
+    let waiting = |what: &'static str| {
+        let authenticated = authenticated.clone();
+        async move {
+            if authenticated.load(std::sync::atomic::Ordering::Acquire) {
+                std::future::pending::<()>().await;
+            }
+            what
+        }
     };
-    if stopped {
+    let grace = async {
+        tokio::time::sleep_until(deadline).await;
+        waiting("login grace time exceeded").await
+    };
+    let evicted = async {
+        ticket.evicted.notified().await;
+        waiting("too many connections are waiting to log in").await
+    };
+    let reason = tokio::select! {
+        _ = session => None,
+        _ = stopping.wait_for(|stop| *stop) => Some("berth is stopping"),
+        reason = grace => Some(reason),
+        reason = evicted => Some(reason),
+    };
+    if let Some(reason) = reason {
         let _ = handle
-            .disconnect(
-                Disconnect::ByApplication,
-                "berth is stopping".into(),
-                "en".into(),
-            )
+            .disconnect(Disconnect::ByApplication, reason.into(), "en".into())
             .await;
     }
 }

@@ -9,6 +9,7 @@
 //! them, so a command over SSH takes the same path as one typed locally
 //! ([`crate::cli`]). No shell is involved anywhere.
 //!
+//! - [`admission`]: caps and grace time for connections not logged in;
 //! - [`authorized_keys`]: the key store (`$DOKKU_ROOT/.ssh/authorized_keys`),
 //!   shared with the `ssh-keys` plugin;
 //! - [`host_key`]: the persisted Ed25519 host key;
@@ -21,6 +22,7 @@
 //! - [`health`]: `GET /health` and `berth healthcheck`;
 //! - [`events`]: the engine watcher that routes restarted containers.
 
+pub mod admission;
 pub mod authorized_keys;
 pub mod channel;
 pub mod child;
@@ -116,6 +118,7 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
     for name in crate::external::bundled::install_bundled(&ctx.store)? {
         ctx.out.info1(format!("Installed bundled plugin {name}"))?;
     }
+    let admission = admission::Admission::new(admission::Limits::from_env()?);
     let host_key = host_key::load_or_create(ctx.store.lib_root())?;
     let program = std::env::current_exe()
         .map_err(|e| Error::fail(format!("Unable to find the berth binary: {e}")))?;
@@ -172,7 +175,7 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         } else {
             listener::STOP_GRACE
         };
-        listener::serve(listener, config, shared, grace)
+        listener::serve(listener, config, shared, admission, grace)
             .await
             .map_err(|e| Error::fail(format!("SSH server failed: {e}")))
     });

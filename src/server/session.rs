@@ -15,6 +15,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use russh::keys::PublicKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
@@ -22,6 +23,7 @@ use russh::{Channel, ChannelId, ChannelOpenFailure, Pty};
 use tokio::sync::watch;
 
 use crate::server::Shared;
+use crate::server::admission::Ticket;
 use crate::server::authorized_keys::AuthorizedKeys;
 use crate::server::channel::{self, ChannelContext};
 
@@ -43,7 +45,13 @@ pub struct SshSession {
     identity: Option<Identity>,
     /// Channels that already run their command.
     started: HashSet<ChannelId>,
+    /// Session channels open now, and how many may be.
+    open_channels: usize,
+    max_sessions: usize,
     gone: watch::Receiver<()>,
+    /// The connection's place among those waiting to log in.
+    ticket: Arc<Ticket>,
+    authenticated: Arc<AtomicBool>,
 }
 
 impl SshSession {
@@ -52,6 +60,8 @@ impl SshSession {
         peer: SocketAddr,
         local: SocketAddr,
         gone: watch::Receiver<()>,
+        ticket: Arc<Ticket>,
+        max_sessions: usize,
     ) -> SshSession {
         SshSession {
             shared,
@@ -59,8 +69,17 @@ impl SshSession {
             local,
             identity: None,
             started: HashSet::new(),
+            open_channels: 0,
+            max_sessions,
             gone,
+            ticket,
+            authenticated: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Becomes true once the connection logged in.
+    pub fn authenticated(&self) -> Arc<AtomicBool> {
+        self.authenticated.clone()
     }
 
     /// The identity `key` logs in as, if the store admits it.
@@ -115,7 +134,11 @@ impl russh::server::Handler for SshSession {
     ) -> Result<Auth, Self::Error> {
         self.identity = self.lookup(user, key.public_key);
         Ok(match self.identity {
-            Some(_) => Auth::Accept,
+            Some(_) => {
+                self.authenticated.store(true, Ordering::Release);
+                self.ticket.authenticated();
+                Auth::Accept
+            }
             None => Auth::reject(),
         })
     }
@@ -132,6 +155,11 @@ impl russh::server::Handler for SshSession {
                 .await;
             return Ok(());
         };
+        if self.open_channels >= self.max_sessions {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        self.open_channels += 1;
         reply.accept().await;
         let (peer, local) = (self.peer, self.local);
         let cx = ChannelContext {
@@ -157,6 +185,7 @@ impl russh::server::Handler for SshSession {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.started.remove(&channel);
+        self.open_channels = self.open_channels.saturating_sub(1);
         Ok(())
     }
 

@@ -18,5 +18,6 @@ mod source;
 mod ssh;
 mod ssh_deploy;
 mod ssh_keys;
+mod ssh_limits;
 mod ssh_server;
 mod storage;

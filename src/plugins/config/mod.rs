@@ -6,12 +6,12 @@
 
 mod export;
 
-use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use clap::Parser;
 
+use crate::bounded;
 use crate::context::Context;
 use crate::dotenv::{self, Env};
 use crate::error::{Error, IoContext, Result};
@@ -266,14 +266,15 @@ fn import(ctx: &Context, args: Vec<String>) -> Result<()> {
     let source = rest.first().map_or("-", String::as_str);
     let text = if source == "-" {
         ctx.out.info1_quiet("Reading config vars from stdin")?;
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Error::fail(format!("Unable to read stdin: {e}")))?;
-        text
+        bounded::read_text(
+            std::io::stdin(),
+            bounded::CONFIG_IMPORT,
+            "The config on stdin",
+        )?
     } else {
         let path = std::path::Path::new(source);
-        std::fs::read_to_string(path).at("Unable to read", path)?
+        let file = std::fs::File::open(path).at("Unable to read", path)?;
+        bounded::read_text(file, bounded::CONFIG_IMPORT, "The config file")?
     };
     let imported = match a.format.as_deref().unwrap_or("envfile") {
         "envfile" => {

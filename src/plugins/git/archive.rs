@@ -4,8 +4,16 @@
 //! archive cannot write outside the tree. Even so, paths that are absolute
 //! or climb with `..`, and symlinks that point outside the tree, are
 //! refused: a commit must be safe to check out too.
+//!
+//! Tar and tar.gz are read as a stream, never held whole: the limits on
+//! total size (`archive-max-size`), entry count (`archive-max-files`) and
+//! compression ratio (`archive-max-ratio`, berth's) are checked as bytes
+//! arrive, so a gzip bomb (200 KB that expands to 200 MB) is refused after
+//! reading a bounded amount.
 
+use std::cell::Cell;
 use std::io::Read;
+use std::rc::Rc;
 
 use crate::error::{Error, Result};
 
@@ -60,21 +68,38 @@ impl Kind {
 pub struct Limits {
     pub max_bytes: u64,
     pub max_files: usize,
+    /// Uncompressed bytes per compressed byte, checked once more than
+    /// [`RATIO_FLOOR`] bytes came out (small archives may compress well).
+    pub max_ratio: u64,
 }
 
-pub fn read(bytes: &[u8], kind: Kind, limits: &Limits) -> Result<Vec<Entry>> {
+/// Below this many uncompressed bytes the ratio is not checked.
+pub const RATIO_FLOOR: u64 = 16 * 1024 * 1024;
+
+/// Reads the archive `input` of `kind` (a zip is buffered, up to
+/// `max_bytes`: its index is at its end).
+pub fn read(input: impl Read, kind: Kind, limits: &Limits) -> Result<Vec<Entry>> {
+    let compressed = Rc::new(Cell::new(0u64));
+    let counted = Counted {
+        inner: input,
+        count: compressed.clone(),
+        max: limits.max_bytes,
+    };
     let mut entries = match kind {
-        Kind::Tar => read_tar(bytes, limits)?,
+        Kind::Tar => read_tar(counted, limits)?,
         Kind::TarGz => {
-            let mut raw = Vec::new();
-            flate2::read::GzDecoder::new(bytes)
-                .take(limits.max_bytes + 1)
-                .read_to_end(&mut raw)
-                .map_err(|e| Error::fail(format!("Unable to decompress the archive: {e}")))?;
-            check_size(raw.len() as u64, limits)?;
-            read_tar(&raw, limits)?
+            let expanded = Guarded {
+                inner: flate2::read::GzDecoder::new(counted),
+                out: 0,
+                compressed,
+                limits,
+            };
+            read_tar(expanded, limits)?
         }
-        Kind::Zip => read_zip(bytes, limits)?,
+        Kind::Zip => {
+            let bytes = crate::bounded::read_all(counted, limits.max_bytes, "The archive")?;
+            read_zip(&bytes, limits)?
+        }
     };
     strip_single_top_dir(&mut entries);
     for entry in &entries {
@@ -163,9 +188,69 @@ fn check_link(path: &str, target: &str) -> Result<()> {
     Ok(())
 }
 
-fn read_tar(bytes: &[u8], limits: &Limits) -> Result<Vec<Entry>> {
-    let bad = |e: std::io::Error| Error::fail(format!("Unable to read the tar archive: {e}"));
-    let mut archive = tar::Archive::new(bytes);
+/// Counts the bytes read through it, refusing past `max`.
+struct Counted<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+    max: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        if self.count.get() > self.max {
+            return Err(std::io::Error::other(format!(
+                "it is larger than archive-max-size ({} bytes)",
+                self.max
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// A decompressor's output, refused as soon as it passes the size limit
+/// or the ratio to the compressed bytes read so far.
+struct Guarded<'a, R> {
+    inner: R,
+    out: u64,
+    compressed: Rc<Cell<u64>>,
+    limits: &'a Limits,
+}
+
+impl<R: Read> Read for Guarded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        let refused = if self.out > self.limits.max_bytes {
+            Some(format!(
+                "it expands past archive-max-size ({} bytes)",
+                self.limits.max_bytes
+            ))
+        } else if self.out > RATIO_FLOOR
+            && self.out
+                > self
+                    .limits
+                    .max_ratio
+                    .saturating_mul(self.compressed.get().max(1))
+        {
+            Some(format!(
+                "it expands more than archive-max-ratio ({}) times its size, as a decompression bomb does",
+                self.limits.max_ratio
+            ))
+        } else {
+            None
+        };
+        match refused {
+            Some(why) => Err(std::io::Error::other(why)),
+            None => Ok(n),
+        }
+    }
+}
+
+fn read_tar(input: impl Read, limits: &Limits) -> Result<Vec<Entry>> {
+    let bad = |e: std::io::Error| Error::fail(format!("Refusing the tar archive: {e}"));
+    let mut archive = tar::Archive::new(input);
     let mut entries = Vec::new();
     let mut total = 0u64;
     for item in archive.entries().map_err(bad)? {
@@ -178,10 +263,11 @@ fn read_tar(bytes: &[u8], limits: &Limits) -> Result<Vec<Entry>> {
         let content = match header.entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let executable = header.mode().map_err(bad)? & 0o111 != 0;
-                total += header.size().map_err(bad)?;
+                let size = header.size().map_err(bad)?;
+                total += size;
                 check_size(total, limits)?;
                 let mut data = Vec::new();
-                item.read_to_end(&mut data).map_err(bad)?;
+                (&mut item).take(size).read_to_end(&mut data).map_err(bad)?;
                 Content::File { data, executable }
             }
             tar::EntryType::Symlink => {
@@ -228,8 +314,20 @@ fn read_zip(bytes: &[u8], limits: &Limits) -> Result<Vec<Entry>> {
         }
         total += file.size();
         check_size(total, limits)?;
+        if file.size() > RATIO_FLOOR
+            && file.size()
+                > limits
+                    .max_ratio
+                    .saturating_mul(file.compressed_size().max(1))
+        {
+            return Err(Error::fail(format!(
+                "Refusing {raw_path}: it expands more than archive-max-ratio ({}) times its size, as a decompression bomb does",
+                limits.max_ratio
+            )));
+        }
         let mut data = Vec::new();
-        file.read_to_end(&mut data).map_err(|e| {
+        let size = file.size();
+        (&mut file).take(size).read_to_end(&mut data).map_err(|e| {
             Error::fail(format!(
                 "Unable to read {raw_path} from the zip archive: {e}"
             ))
@@ -272,6 +370,7 @@ mod tests {
     const LIMITS: Limits = Limits {
         max_bytes: 1 << 20,
         max_files: 100,
+        max_ratio: 200,
     };
 
     fn tar_of(files: &[(&str, &[u8], Option<&str>)]) -> Vec<u8> {
@@ -309,7 +408,7 @@ mod tests {
             ("app-main/src/a", b"a", None),
         ]);
         assert_eq!(Kind::sniff(&bytes).unwrap(), Kind::Tar);
-        let entries = read(&bytes, Kind::Tar, &LIMITS).unwrap();
+        let entries = read(&bytes[..], Kind::Tar, &LIMITS).unwrap();
         let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, vec!["Dockerfile", "src/a"]);
     }
@@ -326,12 +425,12 @@ mod tests {
         ] {
             let bytes = tar_of(&[("ok", b"x", None), (path, b"x", link)]);
             assert!(
-                read(&bytes, Kind::Tar, &LIMITS).is_err(),
+                read(&bytes[..], Kind::Tar, &LIMITS).is_err(),
                 "{path} -> {link:?}"
             );
         }
         let inside = tar_of(&[("top", b"x", None), ("d/l", b"", Some("../top"))]);
-        assert!(read(&inside, Kind::Tar, &LIMITS).is_ok());
+        assert!(read(&inside[..], Kind::Tar, &LIMITS).is_ok());
     }
 
     #[test]
@@ -340,8 +439,39 @@ mod tests {
         let tight = Limits {
             max_bytes: 1024,
             max_files: 100,
+            max_ratio: 200,
         };
-        assert!(read(&bytes, Kind::Tar, &tight).is_err());
+        assert!(read(&bytes[..], Kind::Tar, &tight).is_err());
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_after_a_bounded_read() {
+        // 64 MiB of zeros in one entry compress to ~64 KiB.
+        let size = 64 << 20;
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(size);
+        header.set_path("zeros").unwrap();
+        header.set_cksum();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        {
+            let mut builder = tar::Builder::new(&mut gz);
+            builder
+                .append(&header, std::io::repeat(0).take(size))
+                .unwrap();
+            builder.finish().unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        let roomy = Limits {
+            max_bytes: 1 << 30,
+            max_files: 100,
+            max_ratio: 200,
+        };
+        let error = read(&bomb[..], Kind::TarGz, &roomy).unwrap_err();
+        assert!(
+            error.to_string().contains("archive-max-ratio (200)"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -352,7 +482,7 @@ mod tests {
         let gz = gz.finish().unwrap();
         assert_eq!(Kind::sniff(&gz).unwrap(), Kind::TarGz);
         assert_eq!(
-            read(&gz, Kind::TarGz, &LIMITS).unwrap()[0].path,
+            read(&gz[..], Kind::TarGz, &LIMITS).unwrap()[0].path,
             "Dockerfile"
         );
 
@@ -363,7 +493,7 @@ mod tests {
         let zip = zip.finish().unwrap().into_inner();
         assert_eq!(Kind::sniff(&zip).unwrap(), Kind::Zip);
         assert_eq!(
-            read(&zip, Kind::Zip, &LIMITS).unwrap()[0].path,
+            read(&zip[..], Kind::Zip, &LIMITS).unwrap()[0].path,
             "Dockerfile"
         );
     }

@@ -106,12 +106,17 @@ const PROPERTIES: &[Property] = &[
     Property {
         name: "archive-max-size",
         reach: Reach::AppAndGlobal,
-        validate: None,
+        validate: Some(validate_count),
     },
     Property {
         name: "archive-max-files",
         reach: Reach::AppAndGlobal,
-        validate: None,
+        validate: Some(validate_count),
+    },
+    Property {
+        name: "archive-max-ratio",
+        reach: Reach::AppAndGlobal,
+        validate: Some(validate_count),
     },
     Property {
         name: "source-image",
@@ -121,6 +126,16 @@ const PROPERTIES: &[Property] = &[
 ];
 
 const DEFAULT_BRANCH: &str = "master";
+
+/// The archive limits: a positive whole number.
+fn validate_count(value: &str) -> Result<()> {
+    match value.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(()),
+        _ => Err(Error::fail(format!(
+            "Invalid value specified: {value} (a positive whole number)"
+        ))),
+    }
+}
 
 fn validate_branch(branch: &str) -> Result<()> {
     let ok = !branch.starts_with('-')

@@ -90,35 +90,34 @@ pub fn from_archive(ctx: &Context, args: Vec<String>) -> Result<()> {
     let limits = Limits {
         max_bytes: git_number(ctx, &app, "archive-max-size", 1_073_741_824)?,
         max_files: git_number(ctx, &app, "archive-max-files", 10_000)? as usize,
+        max_ratio: git_number(ctx, &app, "archive-max-ratio", 200)?,
     };
-    let mut bytes = Vec::new();
-    let read = if source == "--" {
-        std::io::stdin()
-            .take(limits.max_bytes + 1)
-            .read_to_end(&mut bytes)
+    let input: Box<dyn Read> = if source == "--" {
+        Box::new(std::io::stdin())
     } else if source.starts_with("http://") || source.starts_with("https://") {
-        bytes = download(source, limits.max_bytes)?;
-        Ok(bytes.len())
+        Box::new(std::io::Cursor::new(download(source, limits.max_bytes)?))
     } else if source.contains("://") {
         return Err(Error::fail(format!(
             "Unsupported archive url {source}: use http(s)://, a file path, or -- for stdin"
         )));
     } else {
-        std::fs::File::open(source)
-            .and_then(|f| f.take(limits.max_bytes + 1).read_to_end(&mut bytes))
+        Box::new(
+            std::fs::File::open(source)
+                .map_err(|e| Error::fail(format!("Unable to read the archive: {e}")))?,
+        )
     };
-    read.map_err(|e| Error::fail(format!("Unable to read the archive: {e}")))?;
-    if bytes.len() as u64 > limits.max_bytes {
-        return Err(Error::fail(format!(
-            "The archive is larger than archive-max-size ({} bytes)",
-            limits.max_bytes
-        )));
-    }
+    let mut input = input;
+    // The kind shows in the first bytes (a tar's magic is at 257).
+    let mut head = Vec::new();
+    (&mut input)
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::fail(format!("Unable to read the archive: {e}")))?;
     let kind = match kind {
         Some(kind) => kind,
-        None => Kind::sniff(&bytes)?,
+        None => Kind::sniff(&head)?,
     };
-    let entries = archive::read(&bytes, kind, &limits)?;
+    let entries = archive::read(std::io::Cursor::new(head).chain(input), kind, &limits)?;
     let repo = AppRepo::open(&ctx.store.app_dir(&app))?;
     let files = entries.iter().map(|e| {
         let file = match &e.content {
