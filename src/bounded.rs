@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 /// An SSH public key line (the longest real ones, RSA 16384, are ~2.8 KB).
 pub const KEY_LINE: u64 = 64 * 1024;
 /// An ENV file or JSON object of config vars.
-pub const CONFIG_IMPORT: u64 = 4 * 1024 * 1024;
+pub const CONFIG_IMPORT: u64 = 16 * 1024 * 1024;
 
 /// Everything `reader` holds, refused past `limit` bytes: `what` names the
 /// input in the message.
@@ -84,7 +84,7 @@ mod tests {
     fn a_line_ends_at_its_newline() {
         let text = read_line(&b"one\ntwo\n"[..], 10, "x").unwrap();
         assert_eq!(text, "one\n");
-        assert_eq!(human(CONFIG_IMPORT), "4 MiB");
+        assert_eq!(human(CONFIG_IMPORT), "16 MiB");
         assert_eq!(human(1000), "1000 bytes");
     }
 }

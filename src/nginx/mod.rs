@@ -193,8 +193,9 @@ impl Nginx {
         (pid > 1 && is_master_of(pid, &self.main_config())).then(|| nix::unistd::Pid::from_raw(pid))
     }
 
-    pub fn is_running(&self) -> bool {
-        self.master().is_some()
+    /// Our master runs and its workers answer on the status socket.
+    pub fn is_serving(&self) -> bool {
+        self.master().is_some() && self.serving_generation().is_some()
     }
 
     /// Graceful reload: new workers take the new config, old workers finish

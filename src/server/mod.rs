@@ -103,15 +103,24 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         .map(|listen| resolve(&listen))
         .transpose()?;
     if in_container {
-        // Neither stops the platform: SSH and nginx still serve what runs.
-        if let Err(e) = container::apply_hostname(ctx) {
-            ctx.out.warn(e.to_string())?;
-        }
+        // First of all: joining a network makes the engine re-create the
+        // container's published ports, which drops connections made
+        // through them; the sooner it is done, the shorter that window.
+        // A failure stops nothing: SSH and nginx still serve what runs.
         if let Err(e) = container::join_app_network(ctx) {
             ctx.out.warn(format!(
                 "{e}; nginx cannot reach app containers until this is fixed"
             ))?;
         }
+    }
+    // Bound now, accepted once ready: a client that connects during the
+    // rest of the start-up waits in the backlog for its banner instead of
+    // being refused.
+    let ssh_listener = std::net::TcpListener::bind(address)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| Error::fail(format!("Unable to listen on {address} for SSH: {e}")))?;
+    if in_container && let Err(e) = container::apply_hostname(ctx) {
+        ctx.out.warn(e.to_string())?;
     }
     // Bundled plugins and the shell helpers plugins source, refreshed
     // with every start of (a new version of) berth.
@@ -152,8 +161,7 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         .build()
         .map_err(|e| Error::fail(format!("Unable to start the server runtime: {e}")))?;
     let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
+        let listener = tokio::net::TcpListener::from_std(ssh_listener)
             .map_err(|e| Error::fail(format!("Unable to listen on {address} for SSH: {e}")))?;
         let bound = listener.local_addr().unwrap_or(address);
         ctx.out.info1(format!("SSH server listening on {bound}"))?;
@@ -161,7 +169,16 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
             match tokio::net::TcpListener::bind(health_address).await {
                 Ok(health_listener) => {
                     let nginx = crate::nginx::Nginx::new(&ctx.store);
-                    health::spawn(health_listener, bound, move || nginx.default_ports());
+                    // An nginx that holds port 80 while it fails to start
+                    // (it retries its binds) is not serving: only a master
+                    // that answers on its status socket counts.
+                    health::spawn(health_listener, bound, move || {
+                        if nginx.is_serving() {
+                            nginx.default_ports()
+                        } else {
+                            Vec::new()
+                        }
+                    });
                     ctx.out
                         .info1(format!("Health endpoint on http://{health_address}/health"))?;
                 }

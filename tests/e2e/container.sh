@@ -216,6 +216,50 @@ check "uninstalled bundled plugin stays uninstalled" not_installed http-auth
 check "plugin:enable" dokku plugin:enable hello
 check "plugin command after re-creation" dokku hello:world
 
+# --------------------------------------- crashes: kill, then start again --
+
+# served_within SECONDS SINCE_NS: the app answers through nginx, at most
+# SECONDS after SINCE_NS (a date +%s%N), and says how long it took.
+served_within() {
+	local limit_ns=$(($1 * 1000000000)) since="$2" body="" now
+	while :; do
+		# A restarted container may publish its ports elsewhere.
+		http_port="$(docker port "${PLATFORM}" 80/tcp 2>/dev/null | head -n 1 | sed 's/.*://')"
+		body="$(curl -s --max-time 1 -H "Host: ${APP}.${DOMAIN}" "http://127.0.0.1:${http_port:-1}/" || true)"
+		now="$(date +%s%N)"
+		if [[ "${body}" == from-e2e ]]; then
+			echo "served $(((now - since) / 1000000)) ms after docker run"
+			return 0
+		fi
+		if ((now - since > limit_ns)); then
+			echo "not served within $1 s of docker run (last answer '${body}')"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# docker rm -f: every platform process dies at once, as in a power loss
+# or an OOM kill; then the README's docker run on the same volume.
+docker rm -f "${PLATFORM}" >/dev/null
+since="$(date +%s%N)"
+start_platform --host-roots
+check "served again within 10 s of docker run after docker rm -f" served_within 10 "${since}"
+git -C "${tmp}/src" commit -q --allow-empty -m after-crash
+check "git push after docker rm -f" git -C "${tmp}/src" push -q "ssh://dokku@127.0.0.1:${ssh_port}/${APP}" main:master
+check "served after the push that followed the crash" served from-e2e
+
+# docker kill, then docker start of the same container: its own /run
+# still holds the last boot's pid file and nginx socket.
+docker kill "${PLATFORM}" >/dev/null
+since="$(date +%s%N)"
+docker start "${PLATFORM}" >/dev/null
+check "served again within 10 s of docker start after docker kill" served_within 10 "${since}"
+check "the same container keeps running after its restart" \
+	bash -c "sleep 3; [[ \"\$(docker inspect -f '{{.State.Running}} {{.State.ExitCode}}' '${PLATFORM}')\" == 'true 0' ]]"
+nginx_bind_errors() { ! docker logs "${PLATFORM}" 2>&1 | grep -q 'Address already in use'; }
+check "nginx never fails to bind after a crash" nginx_bind_errors
+
 # ------------------------- re-created without the *_HOST_ROOT variables --
 
 recreate

@@ -152,7 +152,7 @@ fn sigkill_of_the_platform_mid_deploy_ten_times() {
             if pushed.success() { "had finished" } else { "interrupted" }
         ));
     }
-    println!("{}", report.join("\n"));
+    crate::harness::report(report.join("\n"));
 }
 
 #[test]
@@ -197,4 +197,69 @@ fn a_server_killed_alone_leaves_nginx_serving_and_the_next_one_adopts_it() {
         gone,
         "nginx {nginx_pid} outlived the server that adopted it"
     );
+}
+
+/// Restarts the Docker engine as an operator would: `systemctl restart
+/// docker` where systemd runs it, else SIGTERM to dockerd and
+/// `scripts/ensure-docker` to start it again.
+fn restart_dockerd() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-docker");
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        let status = Command::new("systemctl")
+            .args(["restart", "docker"])
+            .status()
+            .expect("systemctl runs");
+        assert!(status.success(), "systemctl restart docker");
+        return;
+    }
+    let pid: i32 = std::fs::read_to_string("/var/run/docker.pid")
+        .expect("dockerd's pid file (scripts/ensure-docker started it)")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let pid = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("dockerd signalled");
+    let stopped = (0..600).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        nix::sys::signal::kill(pid, None).is_err()
+    });
+    assert!(stopped, "dockerd did not stop within 60 s");
+    let status = Command::new(script).status().expect("ensure-docker runs");
+    assert!(
+        status.success(),
+        "scripts/ensure-docker started dockerd again"
+    );
+}
+
+#[test]
+#[ignore = "restarts dockerd: scripts/test runs it on its own, after the suite"]
+fn apps_come_back_after_dockerd_restarts_and_berth_reconnects_by_itself() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let source = Source::new("hello");
+    let app = routed(&berth, &server, &source, "engine-restart.test");
+    let second = Source::new("hello");
+    routed(&berth, &server, &second, "engine-restart-two.test");
+
+    restart_dockerd();
+    for host in ["engine-restart.test", "engine-restart-two.test"] {
+        let back = served(&server, host, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+        crate::harness::report(format!(
+            "{host} served again {back:?} after dockerd answered"
+        ));
+    }
+    let pid = nix::unistd::Pid::from_raw(server.pid() as i32);
+    assert!(
+        nix::sys::signal::kill(pid, None).is_ok(),
+        "the same berth server runs"
+    );
+    assert!(
+        server.log().contains("Reconnected to the Docker engine"),
+        "{}",
+        server.log()
+    );
+    // Deploys work on the restarted engine, through the same server.
+    source.commit("after the engine restart");
+    source.push_ssh(&server, &app, "master").succeeds();
 }

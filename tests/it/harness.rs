@@ -26,6 +26,22 @@ pub fn run_id() -> &'static str {
     })
 }
 
+/// A figure a test measured (requests served, memory, recovery times):
+/// printed, and appended to `$BERTH_TEST_REPORT` when set, which
+/// scripts/test shows at the end of the run.
+pub fn report(line: impl AsRef<str>) {
+    let line = line.as_ref();
+    println!("{line}");
+    if let Ok(path) = std::env::var("BERTH_TEST_REPORT")
+        && let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    {
+        let _ = writeln!(file, "{line}");
+    }
+}
+
 /// The apps' network of this run (`BERTH_NETWORK`): made by the run's
 /// first deploy, like on a fresh engine.
 pub fn test_network() -> String {

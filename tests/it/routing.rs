@@ -188,13 +188,17 @@ fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
-    // Two clients: one keeps its connection alive, one connects every time.
-    let clients: Vec<_> = [true, false]
+    // Real load for the whole scenario: four clients at 25 requests a
+    // second each, two keeping their connection alive, two connecting
+    // every time (100 requests/s in all when nothing stalls).
+    let started = std::time::Instant::now();
+    let clients: Vec<_> = [true, true, false, false]
         .into_iter()
         .map(|keep_alive| {
             let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
             std::thread::spawn(move || {
                 let mut connection = None;
+                let mut next = std::time::Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     if !request(port, "zero.test", &mut connection) {
                         failed.fetch_add(1, Ordering::Relaxed);
@@ -203,7 +207,8 @@ fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
                         connection = None;
                     }
                     sent.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(5));
+                    next += Duration::from_millis(40);
+                    std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
                 }
             })
         })
@@ -229,7 +234,11 @@ fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
         client.join().unwrap();
     }
     let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-    println!("zero-downtime: {sent} requests, {failed} failed");
+    let seconds = started.elapsed().as_secs_f64();
+    crate::harness::report(format!(
+        "zero-downtime: {sent} requests in {seconds:.1} s ({:.0}/s, half over keep-alive), {failed} failed",
+        sent as f64 / seconds
+    ));
     assert!(sent > 100, "the clients ran: {sent}");
     assert_eq!(failed, 0, "{failed} of {sent} requests failed");
 }

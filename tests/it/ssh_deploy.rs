@@ -63,7 +63,9 @@ fn push_over_ssh_creates_deploys_and_is_managed_over_ssh() {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap();
-    println!("server peak memory while streaming 200 MB: {peak_kb} kB");
+    crate::harness::report(format!(
+        "server peak memory while streaming 200 MB: {peak_kb} kB"
+    ));
     assert!(
         peak_kb < 100 * 1024,
         "server peak memory {peak_kb} kB while streaming 200 MB"

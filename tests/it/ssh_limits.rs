@@ -76,7 +76,7 @@ fn idle_connections_and_failed_logins_do_not_lock_out_a_real_login() {
         "login beside 300 idle connections failed\n{}",
         server.log()
     );
-    println!("login beside 300 idle connections: {took:?}");
+    crate::harness::report(format!("login beside 300 idle connections: {took:?}"));
     assert!(took < Duration::from_secs(2), "took {took:?}");
 
     // 1,000 failed logins from 20 clients at once, a real login meanwhile.
@@ -120,7 +120,9 @@ fn idle_connections_and_failed_logins_do_not_lock_out_a_real_login() {
     let during = failed.load(Ordering::Relaxed);
     rt.block_on(storm).expect("the storm ran");
     let total = failed.load(Ordering::Relaxed);
-    println!("login during a storm of failed logins ({during} so far, {total} in all): {took:?}");
+    crate::harness::report(format!(
+        "login during a storm of failed logins ({during} so far, {total} in all): {took:?}"
+    ));
     assert!(ok, "login during the storm failed\n{}", server.log());
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(total >= 1000, "only {total} failed logins were made");
@@ -148,7 +150,9 @@ fn idle_connections_and_failed_logins_do_not_lock_out_a_real_login() {
         .count();
     assert_eq!(still_open, 0, "idle connections outlived the grace time");
     let after = rss_kib(server.pid());
-    println!("server memory: {before} KiB before, {after} KiB after");
+    crate::harness::report(format!(
+        "server memory: {before} KiB before, {after} KiB after"
+    ));
     assert!(after < before + 32 * 1024, "{before} KiB → {after} KiB");
 }
 
@@ -198,7 +202,9 @@ fn an_endless_key_on_stdin_is_refused_with_bounded_memory() {
         "{stderr}"
     );
     let after = rss_kib(server.pid());
-    println!("server memory: {before} KiB before, {after} KiB after /dev/zero");
+    crate::harness::report(format!(
+        "server memory: {before} KiB before, {after} KiB after /dev/zero"
+    ));
     assert!(after < before + 16 * 1024, "{before} KiB → {after} KiB");
     server
         .ssh(["ssh-keys:list"])
@@ -250,7 +256,9 @@ fn a_gzip_bomb_through_git_from_archive_is_refused() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("archive-max-ratio (200)"), "{stderr}");
     let after = rss_kib(server.pid());
-    println!("server memory: {before} KiB before, {after} KiB after the bomb");
+    crate::harness::report(format!(
+        "server memory: {before} KiB before, {after} KiB after the bomb"
+    ));
     assert!(after < before + 16 * 1024, "{before} KiB → {after} KiB");
     let heads = berth.dokku_root().join(&app).join("refs/heads");
     assert!(
