@@ -143,6 +143,8 @@ fn record_path(paths: &Paths) -> PathBuf {
 /// Returns the names newly installed.
 pub fn install_bundled(store: &Store) -> Result<Vec<String>> {
     let paths = Paths::new(store);
+    // Two servers starting together on a new volume install once.
+    let _lock = paths.lock()?;
     ensure_core_files(store)?;
     let record = fs::read_to_string(record_path(&paths)).unwrap_or_default();
     let known: Vec<&str> = record.lines().collect();

@@ -114,6 +114,12 @@ impl Paths {
     pub fn bin(&self) -> PathBuf {
         self.core_path.join("bin")
     }
+
+    /// Serialises changes to the plugin folders (`plugin:*`, the bundled
+    /// plugins' install).
+    pub fn lock(&self) -> Result<crate::store::lock::LockGuard> {
+        crate::store::lock::LockGuard::acquire(&self.plugin_path.join(".lock"))
+    }
 }
 
 /// `plugin.toml`, as far as berth reads it.

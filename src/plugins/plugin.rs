@@ -15,7 +15,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::external::{self, ExternalPlugin, Paths, bundled};
 use crate::plugins::{CORE, Command, Plugin, standard};
 use crate::property_set::{self, Property, Reach};
-use crate::store::LockGuard;
 
 pub static PLUGIN: Plugin = Plugin {
     name: "plugin",
@@ -120,11 +119,6 @@ fn paths(ctx: &Context) -> Paths {
     Paths::new(&ctx.store)
 }
 
-/// Serialises changes to the plugin folders.
-fn lock(paths: &Paths) -> Result<LockGuard> {
-    LockGuard::acquire(&paths.plugin_path.join(".lock"))
-}
-
 fn is_core(name: &str) -> bool {
     CORE.iter().any(|p| p.name == name)
 }
@@ -215,7 +209,7 @@ fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
         return Ok(());
     }
     let paths = paths(ctx);
-    let _lock = lock(&paths)?;
+    let _lock = paths.lock()?;
     installed_plugin(&paths, name)?;
     external::enable(&paths, name)?;
     ctx.out.info1(format!("Plugin {name} enabled"))
@@ -227,7 +221,7 @@ fn disable(ctx: &Context, args: Vec<String>) -> Result<()> {
         return Err(Error::fail("Cannot disable a core plugin"));
     }
     let paths = paths(ctx);
-    let _lock = lock(&paths)?;
+    let _lock = paths.lock()?;
     installed_plugin(&paths, name)?;
     external::disable(&paths, name)?;
     ctx.out.info1(format!("Plugin {name} disabled"))
@@ -239,7 +233,7 @@ fn uninstall(ctx: &Context, args: Vec<String>) -> Result<()> {
         return Err(Error::fail("Cannot uninstall a core plugin"));
     }
     let paths = paths(ctx);
-    let _lock = lock(&paths)?;
+    let _lock = paths.lock()?;
     let plugin = installed_plugin(&paths, name)?;
     // Every enabled plugin hears `uninstall <name>`; a disabled one still
     // gets to clean up after itself.
@@ -364,7 +358,7 @@ fn install(ctx: &Context, args: Vec<String>) -> Result<()> {
     let paths = paths(ctx);
     bundled::ensure_core_files(&ctx.store)?;
     crate::store::atomic::create_dir_all(&paths.available)?;
-    let _lock = lock(&paths)?;
+    let _lock = paths.lock()?;
     let target = paths.available.join(&name);
     if target.exists() {
         return Err(Error::fail(format!(
@@ -550,7 +544,7 @@ fn update(ctx: &Context, args: Vec<String>) -> Result<()> {
         )));
     }
     let paths = paths(ctx);
-    let _lock = lock(&paths)?;
+    let _lock = paths.lock()?;
     let plugin = installed_plugin(&paths, name)?;
     if plugin.dir.join(".git").exists() {
         ctx.out.info1(format!("Updating plugin {name}"))?;

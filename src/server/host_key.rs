@@ -13,7 +13,7 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{HashAlg, PrivateKey};
 
 use crate::error::{Error, IoContext, Result};
-use crate::store::atomic::{FILE_MODE, create_dir_all, write_atomic};
+use crate::store::atomic::{FILE_MODE, create_dir_all, create_new};
 
 /// `$DOKKU_LIB_ROOT/data/ssh/ssh_host_ed25519_key`.
 pub fn path(lib_root: &Path) -> PathBuf {
@@ -23,16 +23,24 @@ pub fn path(lib_root: &Path) -> PathBuf {
 /// The persisted host key, created on first use.
 pub fn load_or_create(lib_root: &Path) -> Result<PrivateKey> {
     let path = path(lib_root);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => PrivateKey::from_openssh(text.as_bytes()).map_err(|e| {
-            Error::fail(format!(
-                "Host key {} is not an OpenSSH private key ({e}); move it away to generate a new one",
-                path.display()
-            ))
-        }),
+    match load(&path) {
         Err(e) if e.kind() == ErrorKind::NotFound => create(&path),
-        Err(e) => Err(e).at("Unable to read", &path),
+        read => parse(&path, read),
     }
+}
+
+fn load(path: &Path) -> std::io::Result<String> {
+    std::fs::read_to_string(path)
+}
+
+fn parse(path: &Path, read: std::io::Result<String>) -> Result<PrivateKey> {
+    let text = read.at("Unable to read", path)?;
+    PrivateKey::from_openssh(text.as_bytes()).map_err(|e| {
+        Error::fail(format!(
+            "Host key {} is not an OpenSSH private key ({e}); move it away to generate a new one",
+            path.display()
+        ))
+    })
 }
 
 /// OpenSSH's fingerprint of the host key (`SHA256:…`).
@@ -60,8 +68,13 @@ fn create(path: &Path) -> Result<PrivateKey> {
             Err(e) => return Err(e).at("Unable to create", dir),
         }
     }
-    write_atomic(path, text.as_bytes(), FILE_MODE)?;
-    Ok(key)
+    // Two servers starting together on a new volume: one key wins, and
+    // both serve it.
+    if create_new(path, text.as_bytes(), FILE_MODE)? {
+        Ok(key)
+    } else {
+        parse(path, load(path))
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +93,19 @@ mod tests {
         assert!(text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn servers_starting_together_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<String> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| fingerprint(&load_or_create(dir.path()).unwrap())))
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+        assert_eq!(fingerprint(&load_or_create(dir.path()).unwrap()), keys[0]);
     }
 
     #[test]

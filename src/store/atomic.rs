@@ -53,6 +53,37 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Creates `path` with `contents` unless it exists, atomically: a reader
+/// sees no file or the whole file, and of two processes creating it at
+/// once exactly one wins (the other gets `false` and should read what the
+/// winner wrote).
+pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".new-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()
+    })();
+    // A hard link, unlike a rename, never replaces what is there.
+    let linked = written.and_then(|()| fs::hard_link(&tmp, path));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => sync_dir(dir).map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).at("Unable to create", path),
+    }
+}
+
 /// Moves a file written beside `to` into place, durably (the rename, then
 /// the folder synced).
 pub fn rename_atomic(from: &Path, to: &Path) -> Result<()> {
@@ -99,6 +130,20 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec!["ENV"]);
+    }
+
+    #[test]
+    fn create_new_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        assert!(create_new(&path, b"first", FILE_MODE).unwrap());
+        assert!(!create_new(&path, b"second", FILE_MODE).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "first");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[test]

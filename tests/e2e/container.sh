@@ -41,6 +41,13 @@ check() {
 	shift
 	if out="$("$@" 2>&1)"; then ok "${name}"; else not_ok "${name}" "${out}"; fi
 }
+# measure NAME COMMAND...: the same, with the last line the command
+# printed (a measured time) shown on success too.
+measure() {
+	local name="$1" out
+	shift
+	if out="$("$@" 2>&1)"; then ok "${name} (${out##*$'\n'})"; else not_ok "${name}" "${out}"; fi
+}
 
 scripts/build-image "${IMAGE}" >/dev/null
 
@@ -198,24 +205,6 @@ check "plugin command over ssh" says_hello
 check "plugin:disable" dokku plugin:disable hello
 check "plugin:uninstall of a bundled plugin" dokku plugin:uninstall http-auth
 
-# ------------------------------------------------- re-created (upgrade) --
-
-strict="yes"
-export GIT_SSH_COMMAND="ssh ${ssh_opts[*]} -o StrictHostKeyChecking=yes"
-recreate --host-roots
-check "same SSH host key (strict known_hosts)" dokku version
-check "apps intact" app_listed
-check "config intact" config_kept
-check "app still served" served from-e2e
-git -C "${tmp}/src" commit -q --allow-empty -m redeploy
-check "git push after the upgrade" git -C "${tmp}/src" push -q "ssh://dokku@127.0.0.1:${ssh_port}/${APP}" main:master
-check "redeployed app served" served from-e2e
-check "installed plugin survives re-creation" dokku plugin:installed hello
-not_installed() { ! dokku plugin:installed "$1"; }
-check "uninstalled bundled plugin stays uninstalled" not_installed http-auth
-check "plugin:enable" dokku plugin:enable hello
-check "plugin command after re-creation" dokku hello:world
-
 # --------------------------------------- crashes: kill, then start again --
 
 # served_within SECONDS SINCE_NS: the app answers through nginx, at most
@@ -244,7 +233,7 @@ served_within() {
 docker rm -f "${PLATFORM}" >/dev/null
 since="$(date +%s%N)"
 start_platform --host-roots
-check "served again within 10 s of docker run after docker rm -f" served_within 10 "${since}"
+measure "served again within 10 s of docker run after docker rm -f" served_within 10 "${since}"
 git -C "${tmp}/src" commit -q --allow-empty -m after-crash
 check "git push after docker rm -f" git -C "${tmp}/src" push -q "ssh://dokku@127.0.0.1:${ssh_port}/${APP}" main:master
 check "served after the push that followed the crash" served from-e2e
@@ -254,11 +243,29 @@ check "served after the push that followed the crash" served from-e2e
 docker kill "${PLATFORM}" >/dev/null
 since="$(date +%s%N)"
 docker start "${PLATFORM}" >/dev/null
-check "served again within 10 s of docker start after docker kill" served_within 10 "${since}"
+measure "served again within 10 s of docker start after docker kill" served_within 10 "${since}"
 check "the same container keeps running after its restart" \
 	bash -c "sleep 3; [[ \"\$(docker inspect -f '{{.State.Running}} {{.State.ExitCode}}' '${PLATFORM}')\" == 'true 0' ]]"
 nginx_bind_errors() { ! docker logs "${PLATFORM}" 2>&1 | grep -q 'Address already in use'; }
 check "nginx never fails to bind after a crash" nginx_bind_errors
+
+# ------------------------------------------------- re-created (upgrade) --
+
+strict="yes"
+export GIT_SSH_COMMAND="ssh ${ssh_opts[*]} -o StrictHostKeyChecking=yes"
+recreate --host-roots
+check "same SSH host key (strict known_hosts)" dokku version
+check "apps intact" app_listed
+check "config intact" config_kept
+check "app still served" served from-e2e
+git -C "${tmp}/src" commit -q --allow-empty -m redeploy
+check "git push after the upgrade" git -C "${tmp}/src" push -q "ssh://dokku@127.0.0.1:${ssh_port}/${APP}" main:master
+check "redeployed app served" served from-e2e
+check "installed plugin survives re-creation" dokku plugin:installed hello
+not_installed() { ! dokku plugin:installed "$1"; }
+check "uninstalled bundled plugin stays uninstalled" not_installed http-auth
+check "plugin:enable" dokku plugin:enable hello
+check "plugin command after re-creation" dokku hello:world
 
 # ------------------------- re-created without the *_HOST_ROOT variables --
 
