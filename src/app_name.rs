@@ -34,6 +34,17 @@ impl AppName {
         }
     }
 
+    /// The app a git path names: `demo`, `'demo'`, `/demo`, `demo.git`
+    /// (what `git-receive-pack` and `git-upload-pack` are given).
+    pub fn from_git_path(path: &str) -> Result<AppName> {
+        let name = path.trim_matches('\'').trim_start_matches('/');
+        let name = name.strip_suffix(".git").unwrap_or(name);
+        if name.is_empty() {
+            return Err(Error::fail(NO_NAME));
+        }
+        AppName::lookup(name)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -69,6 +80,20 @@ fn is_valid(name: &str, allow_underscore: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_from_every_git_path_form() {
+        for path in ["demo", "'demo'", "/demo", "demo.git", "'/demo.git'"] {
+            assert_eq!(
+                AppName::from_git_path(path).unwrap().as_str(),
+                "demo",
+                "{path}"
+            );
+        }
+        assert!(AppName::from_git_path("../etc").is_err());
+        assert!(AppName::from_git_path("''").is_err());
+        assert!(AppName::from_git_path("a/b").is_err());
+    }
 
     #[test]
     fn accepts_dokku_names() {

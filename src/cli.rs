@@ -5,6 +5,8 @@
 //! later, commands arriving over SSH: [`run`] takes argv words, never a
 //! command string.
 
+use crate::access::{self, Entry};
+use crate::audit::{self, Outcome};
 use crate::context::{Context, GlobalFlags};
 use crate::error::{Error, Result};
 use crate::external;
@@ -114,7 +116,7 @@ fn run_plugn(mut words: Vec<String>) -> i32 {
         return 1;
     }
     words[0] = "plugin:trigger".into();
-    run(&words)
+    run_from(&words, Entry::Plugin)
 }
 
 fn run_pre_receive() -> i32 {
@@ -122,7 +124,7 @@ fn run_pre_receive() -> i32 {
         .ok()
         .and_then(|dir| dir.file_name().map(|n| n.to_string_lossy().into_owned()));
     match app {
-        Some(app) => run(&["git-hook".to_string(), app]),
+        Some(app) => run_from(&["git-hook".to_string(), app], Entry::Hook),
         None => {
             eprintln!(
                 "{}",
@@ -136,9 +138,37 @@ fn run_pre_receive() -> i32 {
 /// Runs one command line; returns the exit code. Errors are printed here,
 /// once, in Dokku's form.
 pub fn run(words: &[String]) -> i32 {
+    run_from(words, Entry::Argv)
+}
+
+fn run_from(words: &[String], entry: Entry) -> i32 {
     let inv = Invocation::parse(words);
     let ctx = Context::new(Store::from_env(), inv.flags.clone());
-    match dispatch(&ctx, inv.command, inv.args) {
+    let result = match &inv.command {
+        None => standard::print_help(&ctx, false),
+        Some(command) => {
+            let (result, outcome) = match access::authorize(&ctx, command, &inv.args, entry) {
+                Err(e) => (Err(e), Outcome::Denied),
+                Ok(()) => {
+                    let result = dispatch(&ctx, command.clone(), inv.args.clone());
+                    let outcome = match &result {
+                        Ok(()) => Outcome::Ok,
+                        Err(e) => Outcome::Failed(e.exit_code()),
+                    };
+                    (result, outcome)
+                }
+            };
+            // What a push's hook or a plugin runs belongs to the command
+            // that was recorded already.
+            if entry == Entry::Argv
+                && let Ok(caller) = ctx.caller()
+            {
+                audit::record(&ctx.store, caller, command, &inv.args, outcome);
+            }
+            result
+        }
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => {
             if e.is_reported() {
@@ -149,11 +179,7 @@ pub fn run(words: &[String]) -> i32 {
     }
 }
 
-fn dispatch(ctx: &Context, command: Option<String>, args: Vec<String>) -> Result<()> {
-    let Some(command) = command else {
-        return standard::print_help(ctx, false);
-    };
-    authorize(ctx, &command, &args)?;
+fn dispatch(ctx: &Context, command: String, args: Vec<String>) -> Result<()> {
     let wants_help = matches!(args.first().map(String::as_str), Some("--help" | "-h"));
     if let Some(plugin) = command.strip_suffix(":help").and_then(plugins::find_plugin) {
         return standard::print_plugin_help(ctx, plugin);
@@ -188,26 +214,6 @@ fn dispatch(ctx: &Context, command: Option<String>, args: Vec<String>) -> Result
     Err(Error::fail(
         "See `dokku help` for a list of available commands.",
     ))
-}
-
-/// Commands berth runs for itself, which no `user-auth` plugin is asked
-/// about: the platform process, its health check, and the hook git runs
-/// inside an already authorised push.
-const UNAUTHENTICATED: &[&str] = &["server", "healthcheck", "git-hook"];
-
-/// Dokku's `dokku_auth`: when an enabled plugin implements `user-auth`,
-/// every command is first offered to it as `user-auth SSH_USER SSH_NAME
-/// COMMAND ARGS...`; a non-zero exit denies it.
-fn authorize(ctx: &Context, command: &str, args: &[String]) -> Result<()> {
-    if UNAUTHENTICATED.contains(&command) || !ctx.external_answers("user-auth") {
-        return Ok(());
-    }
-    let (user, name) = external::asker();
-    let mut words: Vec<&str> = vec![&user, &name, command];
-    words.extend(args.iter().map(String::as_str));
-    ctx.fire("user-auth", &words)
-        .map(drop)
-        .map_err(|_| Error::fail("Access denied"))
 }
 
 #[cfg(test)]

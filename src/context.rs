@@ -2,6 +2,7 @@
 //! global flags, and the trigger bus.
 
 use crate::app_name::{AppName, NO_NAME};
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::external::{self, ExternalPlugin};
 use crate::output::Output;
@@ -23,6 +24,8 @@ pub struct Context {
     pub store: Store,
     pub out: Output,
     pub flags: GlobalFlags,
+    /// Who runs this process's command, read on first use.
+    caller: std::sync::OnceLock<Caller>,
     bus: TriggerBus,
     /// The enabled external plugins, read once per process on first use.
     externals: std::sync::OnceLock<Vec<ExternalPlugin>>,
@@ -34,6 +37,7 @@ impl Context {
             store,
             out: Output { quiet: flags.quiet },
             flags,
+            caller: std::sync::OnceLock::new(),
             bus: TriggerBus::new(plugins::CORE),
             externals: std::sync::OnceLock::new(),
         }
@@ -45,6 +49,15 @@ impl Context {
             Store::new("/nonexistent/home", "/nonexistent/lib"),
             GlobalFlags::default(),
         )
+    }
+
+    /// Who runs this command (see [`Caller`]).
+    pub fn caller(&self) -> Result<&Caller> {
+        if let Some(caller) = self.caller.get() {
+            return Ok(caller);
+        }
+        let caller = Caller::from_env(&self.store)?;
+        Ok(self.caller.get_or_init(|| caller))
     }
 
     /// The enabled external plugins, by name. A plugin folder that cannot

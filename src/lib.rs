@@ -2,9 +2,13 @@
 //!
 //! See ARCHITECTURE.md for the map of this crate.
 
+pub mod access;
 pub mod app_name;
 pub mod app_network;
+pub mod audit;
+pub mod authorized_keys;
 pub mod bounded;
+pub mod caller;
 pub mod cli;
 pub mod context;
 pub mod docker_args;

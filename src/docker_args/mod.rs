@@ -52,11 +52,17 @@ fn from_triggers(
     let mut text = ctx.fire(&format!("docker-args-{phase}"), args)?;
     text.push('\n');
     text.push_str(&ctx.fire(&format!("docker-args-process-{phase}"), process_args)?);
+    Ok((text, allowed_classes(ctx)?))
+}
+
+/// The option classes the admin allowed
+/// (`plugin:set --global allowed-docker-options`).
+pub fn allowed_classes(ctx: &Context) -> Result<Vec<OptionClass>> {
     let allowed = ctx
         .store
         .property("plugin", &Scope::Global, ALLOWED_PROPERTY)?
         .unwrap_or_default();
-    Ok((text, OptionClass::parse_list(&allowed)?))
+    OptionClass::parse_list(&allowed)
 }
 
 /// An option class an admin can allow

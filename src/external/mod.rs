@@ -364,6 +364,12 @@ pub fn environment(ctx: &Context) -> Vec<(String, String)> {
         ("DOKKU_VALID_EXIT".into(), "0".into()),
         ("SSH_USER".into(), user),
         ("SSH_NAME".into(), name),
+        // berth's: the group nginx's workers run as, for files only they
+        // may read (http-auth's htpasswd).
+        (
+            "BERTH_NGINX_GROUP".into(),
+            crate::nginx::worker_group().to_string(),
+        ),
     ];
     if ctx.flags.quiet {
         env.push(("DOKKU_QUIET_OUTPUT".into(), "1".into()));

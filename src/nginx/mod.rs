@@ -27,6 +27,21 @@ use crate::store::atomic::{create_dir_all, remove_file, write_atomic};
 use crate::store::lock::LockGuard;
 
 const NGINX: &str = "nginx";
+/// The user nginx's workers run as (the master is root).
+pub const WORKER_USER: &str = "nobody";
+
+/// The group nginx's workers run as: Debian's `nogroup`, else `nobody`.
+/// Files nginx must read and nobody else (htpasswd) belong to it, mode 0640.
+pub fn worker_group() -> &'static str {
+    static GROUP: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    GROUP.get_or_init(|| {
+        if matches!(nix::unistd::Group::from_name("nogroup"), Ok(Some(_))) {
+            "nogroup"
+        } else {
+            "nobody"
+        }
+    })
+}
 
 pub struct Nginx {
     /// Config and logs, on the volume.
@@ -89,8 +104,16 @@ impl Nginx {
     fn render_main(&self, apps_glob: &Path) -> String {
         let dir = self.dir.display();
         let run = self.runtime.display();
+        // Named, so that files only the workers may read can be given to
+        // their group; meaningful (and allowed) only for a root master.
+        let user = if nix::unistd::geteuid().is_root() {
+            format!("user {WORKER_USER} {};\n", worker_group())
+        } else {
+            String::new()
+        };
         format!(
             "# Written by berth; changes are overwritten.\n\
+             {user}\
              worker_processes auto;\n\
              pid {run}/nginx.pid;\n\
              error_log {dir}/error.log warn;\n\
@@ -102,6 +125,8 @@ impl Nginx {
              \x20 server_tokens off;\n\
              \x20 access_log off;\n\
              \x20 server_names_hash_bucket_size 128;\n\
+             \x20 # Room for thousands of apps' domains (a limit, not an allocation).\n\
+             \x20 server_names_hash_max_size 32768;\n\
              \x20 client_body_temp_path {run}/temp/client_body;\n\
              \x20 proxy_temp_path {run}/temp/proxy;\n\
              \x20 fastcgi_temp_path {run}/temp/fastcgi;\n\

@@ -205,7 +205,8 @@ fn exists(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: ListArgs = parse_args("apps:list", &args)?;
-    let apps = ctx.store.apps()?;
+    // A `user` key sees the apps its access lists open to it.
+    let apps = crate::access::usable_apps(ctx, ctx.store.apps()?)?;
     match args.format.as_str() {
         "json" => {
             let names: Vec<&str> = apps.iter().map(AppName::as_str).collect();

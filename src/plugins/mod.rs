@@ -6,11 +6,13 @@
 //! to each other through triggers and the store, never by calling into each
 //! other's modules.
 
+pub mod acl;
 pub mod apps;
 pub mod builder;
 pub mod checks;
 pub mod config;
 pub mod domains;
+pub mod events;
 pub mod git;
 pub mod logs;
 pub mod nginx_vhosts;
@@ -54,12 +56,14 @@ pub struct Plugin {
 /// The core plugins, sorted by name (the order triggers visit them).
 pub static CORE: &[&Plugin] = &[
     &standard::PLUGIN,
+    &acl::PLUGIN,
     &apps::PLUGIN,
     &builder::PLUGIN,
     &checks::PLUGIN,
     &config::PLUGIN,
     &domains::PLUGIN,
     &run::ENTER,
+    &events::PLUGIN,
     &git::PLUGIN,
     &logs::PLUGIN,
     &nginx_vhosts::PLUGIN,

@@ -467,8 +467,11 @@ fn run_tool(command: &mut Process, what: &str) -> Result<()> {
     }
 }
 
-/// Unpacks a tar or gzipped tar; the tar crate refuses entries that would
-/// land outside `dest`.
+/// Unpacks a tar or gzipped tar: files, folders and symlinks only (a
+/// device node or a fifo is refused), with their rwx modes but never a
+/// setuid, setgid or sticky bit (the plugins folder is root's); the tar
+/// crate refuses entries that would land outside `dest`, through `..` or
+/// through a symlink unpacked before.
 fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
     fs::create_dir_all(dest).at("Unable to create", dest)?;
     let reader: Box<dyn std::io::Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -476,11 +479,25 @@ fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
     } else {
         Box::new(bytes)
     };
+    let bad = |e: std::io::Error| Error::fail(format!("Unable to unpack the tarball: {e}"));
     let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive
-        .unpack(dest)
-        .map_err(|e| Error::fail(format!("Unable to unpack the tarball: {e}")))
+    archive.set_preserve_permissions(false);
+    archive.set_unpack_xattrs(false);
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let kind = entry.header().entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo
+        ) {
+            let path = entry.path().map_err(bad)?.display().to_string();
+            return Err(Error::fail(format!(
+                "Refusing the tarball: {path} is a device node or a fifo"
+            )));
+        }
+        entry.unpack_in(dest).map_err(bad)?;
+    }
+    Ok(())
 }
 
 /// The folder holding `plugin.toml`: the fetched folder itself, or its one
@@ -515,10 +532,12 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             copy_tree(&source, &dest)?;
         } else {
             fs::copy(&source, &dest).at("Unable to copy", &source)?;
+            // rwx only: no setuid, setgid or sticky bit in root's folder.
             let mode = fs::metadata(&source)
                 .at("Unable to read", &source)?
                 .permissions()
-                .mode();
+                .mode()
+                & 0o777;
             fs::set_permissions(&dest, fs::Permissions::from_mode(mode))
                 .at("Unable to copy", &dest)?;
         }

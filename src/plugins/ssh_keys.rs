@@ -1,12 +1,19 @@
 //! Dokku's `ssh-keys` plugin: the public keys allowed to connect over SSH
 //! (as user `dokku`), kept in Dokku's own `$DOKKU_ROOT/.ssh/authorized_keys`
 //! in sshcommand's format. The SSH server authenticates against the same
-//! file through the same parser ([`crate::server::authorized_keys`]).
+//! file through the same parser ([`crate::authorized_keys`]).
+//!
+//! Every key has a role ([`Role`]): `ssh-keys:add --role admin|user`,
+//! `ssh-keys:set NAME role ROLE`, shown by `ssh-keys:list`. While no key
+//! is an admin, the first key added on the command line becomes one, so a
+//! fresh platform (or one upgraded from before roles) gets its admin from
+//! `docker exec -i berth dokku ssh-keys:add NAME < key.pub`.
 //!
 //! Deliberate differences from Dokku: names are limited to letters, digits,
 //! `.`, `_`, `@` and `-` (the name is embedded in a quoted command); a key
 //! arrives by path or on any stdin that is not a terminal (Dokku wants a
-//! pipe); keys are validated in-process, not with `ssh-keygen`.
+//! pipe), and over SSH by stdin only; keys are validated in-process, not
+//! with `ssh-keygen`.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -14,13 +21,13 @@ use std::path::Path;
 use clap::Parser;
 use serde::Serialize;
 
+use crate::authorized_keys::{
+    self, AuthorizedKeys, DEFAULT_ALLOWED_KEYS, KeyEntry, Role, parse_public_key,
+    valid_allowed_keys, valid_name,
+};
 use crate::context::Context;
 use crate::error::{Error, IoContext, Result};
 use crate::plugins::{Command, Plugin, parse_args};
-use crate::server::authorized_keys::{
-    self, AuthorizedKeys, DEFAULT_ALLOWED_KEYS, KeyEntry, parse_public_key, valid_allowed_keys,
-    valid_name,
-};
 
 pub static PLUGIN: Plugin = Plugin {
     name: "ssh-keys",
@@ -29,7 +36,7 @@ pub static PLUGIN: Plugin = Plugin {
     commands: &[
         Command {
             name: "ssh-keys:add",
-            usage: "<name> [/path/to/key]",
+            usage: "[--role admin|user] <name> [/path/to/key]",
             description: "Add a new public key by pipe or path",
             run: add,
         },
@@ -45,6 +52,12 @@ pub static PLUGIN: Plugin = Plugin {
             description: "Remove a public key by name or fingerprint",
             run: remove,
         },
+        Command {
+            name: "ssh-keys:set",
+            usage: "<name> role admin|user",
+            description: "Set what a key may do: admin (everything) or user (app commands)",
+            run: set,
+        },
     ],
     triggers: &[],
 };
@@ -55,8 +68,18 @@ const ALLOWED_KEYS_ENV: &str = "SSHCOMMAND_ALLOWED_KEYS";
 #[derive(Parser)]
 #[command(disable_help_flag = true)]
 struct AddArgs {
+    #[arg(long)]
+    role: Option<String>,
     name: Option<String>,
     file: Option<String>,
+}
+
+#[derive(Parser)]
+#[command(disable_help_flag = true)]
+struct SetArgs {
+    name: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
 }
 
 #[derive(Parser)]
@@ -85,9 +108,12 @@ fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
             "Invalid key name {name:?}: use letters, digits, '.', '_', '@' and '-'"
         )));
     }
+    let role = args.role.as_deref().map(Role::parse).transpose()?;
     let allowed_keys = allowed_keys()?;
+    let remote = ctx.caller()?.is_remote();
     let text = match args.file {
         Some(file) => {
+            crate::access::refuse_server_file(ctx, "ssh-keys:add", "ssh-keys:add NAME < key.pub")?;
             let path = Path::new(&file);
             let file = std::fs::File::open(path).at("Unable to read key file", path)?;
             crate::bounded::read_text(file, crate::bounded::KEY_LINE, "The key file")?
@@ -107,6 +133,7 @@ fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
     let key = parse_public_key(line)
         .ok_or_else(|| Error::fail("Key specified in is not a valid ssh public key"))?;
     let dokku_root = ctx.store.dokku_root();
+    let mut first_admin = false;
     let fingerprint = authorized_keys::update(dokku_root, |keys| {
         if keys.entries().any(|e| e.name == name) {
             return Err(Error::fail(
@@ -116,9 +143,58 @@ fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
         if keys.holds_key(&key) {
             return Err(Error::fail("Duplicate ssh public key specified"));
         }
-        keys.add(dokku_root, &name, &key, &allowed_keys)
+        // A platform without an admin gets one from its command line.
+        let role = match role {
+            Some(role) => role,
+            None if !remote && !keys.has_admin() => {
+                first_admin = true;
+                Role::Admin
+            }
+            None => Role::User,
+        };
+        let fingerprint = keys.add(dokku_root, &name, &key, &allowed_keys)?;
+        keys.set_role(&name, role)?;
+        Ok(fingerprint)
     })?;
+    if first_admin {
+        ctx.out.stderr(format!(
+            "-----> {name} has the admin role: it is the first key added on the command line while no key was an admin"
+        ))?;
+    }
     ctx.out.line(fingerprint)
+}
+
+/// `ssh-keys:set NAME role admin|user`.
+fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let args: SetArgs = parse_args("ssh-keys:set", &args)?;
+    let name = args.name.ok_or_else(|| {
+        Error::fail("A key name is required, ie: dokku ssh-keys:set <name> role admin")
+    })?;
+    match args.key.as_deref() {
+        Some("role") => {}
+        Some(other) => {
+            return Err(Error::fail(format!(
+                "Invalid property specified: {other} (valid: role)"
+            )));
+        }
+        None => return Err(Error::fail("No property specified (valid: role)")),
+    }
+    let role = Role::parse(args.value.as_deref().unwrap_or_default())?;
+    authorized_keys::update(ctx.store.dokku_root(), |keys| {
+        if role == Role::User && keys.role(&name) == Role::Admin {
+            let admins = keys
+                .entries()
+                .filter(|e| keys.role(&e.name) == Role::Admin)
+                .count();
+            if admins == 1 && ctx.caller()?.is_remote() {
+                return Err(Error::fail(format!(
+                    "{name} is the last admin key: over SSH it keeps the role, so that an admin can still log in"
+                )));
+            }
+        }
+        keys.set_role(&name, role)
+    })?;
+    ctx.out.info1(format!("Set the role of {name} to {role}"))
 }
 
 /// `SSHCOMMAND_ALLOWED_KEYS`, when set, replaces the default key options.
@@ -156,6 +232,8 @@ struct ListedKey<'a> {
     allowed_keys: &'a str,
     #[serde(rename = "public-key")]
     public_key: &'a str,
+    /// berth's: what the key may do.
+    role: &'a str,
 }
 
 fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
@@ -178,6 +256,7 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
             name: &e.name,
             allowed_keys: &e.allowed_keys,
             public_key: &e.public_key,
+            role: keys.role(&e.name).as_str(),
         })
         .collect();
     if let (Some(name), true) = (&args.name, listed.is_empty()) {
@@ -193,8 +272,8 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
     }
     for key in &listed {
         ctx.out.line(format!(
-            "{} NAME=\"{}\" SSHCOMMAND_ALLOWED_KEYS=\"{}\"",
-            key.fingerprint, key.name, key.allowed_keys
+            "{} NAME=\"{}\" SSHCOMMAND_ALLOWED_KEYS=\"{}\" ROLE=\"{}\"",
+            key.fingerprint, key.name, key.allowed_keys, key.role
         ))?;
     }
     Ok(())

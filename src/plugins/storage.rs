@@ -201,6 +201,9 @@ fn app_and_mount(ctx: &Context, args: &[String]) -> Result<(AppName, Mount)> {
 
 fn mount(ctx: &Context, args: Vec<String>) -> Result<()> {
     let (app, new) = app_and_mount(ctx, &args)?;
+    if !new.is_volume() {
+        check_host_path(ctx, Path::new(&new.host_path))?;
+    }
     let _lock = ctx.store.lock(&Scope::App(app.clone()))?;
     let mut mounts = read_mounts(ctx, &app)?;
     if mounts.iter().any(|m| m.spec() == new.spec()) {
@@ -220,6 +223,72 @@ fn mount(ctx: &Context, args: Vec<String>) -> Result<()> {
     }
     mounts.push(new);
     write_mounts(ctx, &app, &mounts)
+}
+
+/// Where a bind mount's host path may be, whoever asks:
+/// - inside the storage folder (`data/storage`, Dokku's documented place,
+///   filled by `storage:ensure-directory`): always;
+/// - the host's root, `/proc`, `/sys`, `/dev`, a folder holding the Docker
+///   socket, and berth's own roots: never (each hands the app the host);
+/// - anywhere else: once an admin allowed the `host-mounts` class, as for
+///   `-v` from plugins (`plugin:set --global allowed-docker-options
+///   host-mounts`).
+///
+/// An existing path is judged by where its symlinks lead too.
+fn check_host_path(ctx: &Context, path: &Path) -> Result<()> {
+    let storage = ctx.store.lib_root().join("data/storage");
+    let resolved = std::fs::canonicalize(path).ok();
+    let forms: Vec<&Path> = std::iter::once(path).chain(resolved.as_deref()).collect();
+    let storage_forms: Vec<PathBuf> = std::iter::once(storage.clone())
+        .chain(std::fs::canonicalize(&storage).ok())
+        .collect();
+    let in_storage = |p: &Path| storage_forms.iter().any(|s| p.starts_with(s) && p != s);
+    if forms.iter().all(|p| in_storage(p)) {
+        return Ok(());
+    }
+    let sockets = [
+        Path::new("/var/run/docker.sock"),
+        Path::new("/run/docker.sock"),
+    ];
+    let roots = [
+        ctx.store.dokku_root(),
+        ctx.store.lib_root(),
+        Path::new(crate::host_path::PLATFORM_MOUNT),
+    ];
+    for form in &forms {
+        let kernel = ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|k| form.starts_with(k));
+        let holds_socket = sockets.iter().any(|s| s.starts_with(form));
+        let berths = roots
+            .iter()
+            .any(|r| r.starts_with(form) || form.starts_with(r));
+        if *form == Path::new("/") || kernel || holds_socket || berths {
+            return Err(Error::fail(format!(
+                "Refusing to mount {}: it would give the app the host's {}",
+                path.display(),
+                if *form == Path::new("/") {
+                    "whole file system"
+                } else if kernel {
+                    "kernel interfaces"
+                } else if holds_socket {
+                    "Docker engine (its socket)"
+                } else {
+                    "berth state"
+                }
+            )));
+        }
+    }
+    let allowed = crate::docker_args::allowed_classes(ctx)?;
+    if !allowed.contains(&crate::docker_args::OptionClass::HostMounts) {
+        return Err(Error::fail(format!(
+            "Mounting {} needs the host-mounts class, as it is outside {}: an admin allows it with plugin:set --global allowed-docker-options host-mounts, or use storage:ensure-directory and a path under {}",
+            path.display(),
+            storage.display(),
+            storage.display()
+        )));
+    }
+    Ok(())
 }
 
 fn unmount(ctx: &Context, args: Vec<String>) -> Result<()> {
@@ -397,17 +466,65 @@ fn ensure_directory(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 /// `chown -R id:id`, never following symlinks.
 fn chown_tree(path: &Path, id: u32) -> Result<()> {
-    std::os::unix::fs::lchown(path, Some(id), Some(id))
-        .at("Unable to change the owner of", path)?;
-    let meta = std::fs::symlink_metadata(path).at("Unable to read", path)?;
-    if meta.is_dir() {
-        let entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .at("Unable to list", path)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<std::io::Result<_>>()
-            .at("Unable to list", path)?;
-        for entry in entries {
-            chown_tree(&entry, id)?;
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let dir = open(path, flags, Mode::empty())
+        .map_err(|e| Error::fail(format!("Unable to open {}: {e}", path.display())))?;
+    chown_dir(dir, id, path)
+}
+
+/// Chowns the open folder `dir` and everything in it, by descriptor:
+/// entries are changed with `fchownat(…, AT_SYMLINK_NOFOLLOW)` and entered
+/// with `openat(…, O_NOFOLLOW | O_DIRECTORY)`, so a symlink swapped in
+/// while the walk runs (by an app that writes into the folder) is never
+/// followed out of it.
+fn chown_dir(dir: std::os::fd::OwnedFd, id: u32, shown: &Path) -> Result<()> {
+    use nix::dir::{Dir, Type};
+    use nix::fcntl::{AtFlags, OFlag, openat};
+    use nix::sys::stat::Mode;
+    use nix::unistd::{Gid, Uid, fchown, fchownat};
+    use std::os::unix::ffi::OsStrExt;
+    let fail = |what: &str, e: nix::Error| {
+        Error::fail(format!("Unable to {what} {}: {e}", shown.display()))
+    };
+    let (uid, gid) = (Some(Uid::from_raw(id)), Some(Gid::from_raw(id)));
+    fchown(&dir, uid, gid).map_err(|e| fail("change the owner of", e))?;
+    let mut listing = Dir::from_fd(
+        dir.try_clone()
+            .map_err(|e| Error::fail(format!("Unable to read {}: {e}", shown.display())))?,
+    )
+    .map_err(|e| fail("list", e))?;
+    let mut subdirs = Vec::new();
+    for entry in listing.iter() {
+        let entry = entry.map_err(|e| fail("list", e))?;
+        let name = entry.file_name().to_owned();
+        if name.as_bytes() == b"." || name.as_bytes() == b".." {
+            continue;
+        }
+        fchownat(
+            &dir,
+            name.as_c_str(),
+            uid,
+            gid,
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| fail("change the owner of an entry of", e))?;
+        if entry.file_type() == Some(Type::Directory) {
+            subdirs.push(name);
+        }
+    }
+    for name in subdirs {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(&dir, name.as_c_str(), flags, Mode::empty()) {
+            Ok(child) => {
+                let shown = shown.join(std::ffi::OsStr::from_bytes(name.as_bytes()));
+                chown_dir(child, id, &shown)?;
+            }
+            // Swapped for a symlink or removed since it was listed: it is
+            // not ours to follow.
+            Err(nix::Error::ELOOP | nix::Error::ENOTDIR | nix::Error::ENOENT) => {}
+            Err(e) => return Err(fail("enter a folder in", e)),
         }
     }
     Ok(())

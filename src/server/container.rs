@@ -28,7 +28,7 @@ use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
 
 /// Where the host volume is mounted.
-pub const VOLUME: &str = "/mnt/dokku";
+pub const VOLUME: &str = crate::host_path::PLATFORM_MOUNT;
 /// Set in the server child started by [`run_as_init`].
 const INIT_CHILD_ENV: &str = "BERTH_INIT_CHILD";
 

@@ -10,8 +10,6 @@
 //! ([`crate::cli`]). No shell is involved anywhere.
 //!
 //! - [`admission`]: caps and grace time for connections not logged in;
-//! - [`authorized_keys`]: the key store (`$DOKKU_ROOT/.ssh/authorized_keys`),
-//!   shared with the `ssh-keys` plugin;
 //! - [`host_key`]: the persisted Ed25519 host key;
 //! - [`listener`]: accept loop and clean stop;
 //! - [`session`]: authentication and channel requests of one connection;
@@ -23,7 +21,6 @@
 //! - [`events`]: the engine watcher that routes restarted containers.
 
 pub mod admission;
-pub mod authorized_keys;
 pub mod channel;
 pub mod child;
 pub mod container;

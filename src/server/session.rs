@@ -22,9 +22,9 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, Verif
 use russh::{Channel, ChannelId, ChannelOpenFailure, Pty};
 use tokio::sync::watch;
 
+use crate::authorized_keys::AuthorizedKeys;
 use crate::server::Shared;
 use crate::server::admission::Ticket;
-use crate::server::authorized_keys::AuthorizedKeys;
 use crate::server::channel::{self, ChannelContext};
 
 /// The user every key logs in as, as with Dokku.

@@ -9,12 +9,14 @@ Primary help options, type \"dokku COMMAND:help\" for more details, or dokku hel
 
 Commands:
 
+    acl       Restrict which SSH keys may push to and manage each app
     apps      Manage apps
     builder   Manage builder settings for an app
     checks    Manage zero-downtime settings
     config    Manage global and app-specific config vars
     domains   Manage vhost domains used by the Dokku proxy
     enter     Connect to a specific app container
+    events    Show the audit log of commands that changed state
     git       Manage app deploys via git
     help      Print the list of commands
     logs      Manage log integration for an app

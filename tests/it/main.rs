@@ -14,6 +14,7 @@ mod plugins;
 mod ports;
 mod proxy;
 mod routing;
+mod security;
 mod source;
 mod ssh;
 mod ssh_deploy;

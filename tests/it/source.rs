@@ -95,12 +95,23 @@ impl Source {
         app: &str,
         refspec: &str,
     ) -> Pushed {
+        self.push_ssh_as(server, app, refspec, &server.client_key())
+    }
+
+    /// `git push` over SSH, logging in with the private key `key`.
+    pub fn push_ssh_as(
+        &self,
+        server: &crate::ssh_server::SshServer,
+        app: &str,
+        refspec: &str,
+        key: &Path,
+    ) -> Pushed {
         let output = Command::new("git")
             .args(["push", "--porcelain"])
             .arg(server.remote_url(app))
             .arg(refspec)
             .current_dir(self.dir.path())
-            .env("GIT_SSH_COMMAND", server.git_ssh_command())
+            .env("GIT_SSH_COMMAND", server.git_ssh_command_as(key))
             .output()
             .unwrap();
         Pushed::from(output)

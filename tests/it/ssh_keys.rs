@@ -32,21 +32,43 @@ fn add_from_file_then_list() {
     let berth = Berth::new();
     let key = new_key(&berth, "admin", "ed25519");
     let fp = fingerprint(&key);
+    // The first key added on the command line is an admin.
     berth
         .cmd(["ssh-keys:add", "admin", key.to_str().unwrap()])
         .succeeds()
         .stdout_is(&format!("{fp}\n"))
-        .stderr_is("");
+        .stderr_is("-----> admin has the admin role: it is the first key added on the command line while no key was an admin\n");
     berth.cmd(["ssh-keys:list"]).succeeds().stdout_is(&format!(
-        "{fp} NAME=\"admin\" SSHCOMMAND_ALLOWED_KEYS=\"{OPTIONS}\"\n"
+        "{fp} NAME=\"admin\" SSHCOMMAND_ALLOWED_KEYS=\"{OPTIONS}\" ROLE=\"admin\"\n"
     ));
     berth
         .cmd(["ssh-keys:list", "--format", "json"])
         .succeeds()
         .stdout_is(&format!(
-            "[{{\"fingerprint\":\"{fp}\",\"name\":\"admin\",\"SSHCOMMAND_ALLOWED_KEYS\":\"{OPTIONS}\",\"public-key\":\"{}\"}}]\n",
+            "[{{\"fingerprint\":\"{fp}\",\"name\":\"admin\",\"SSHCOMMAND_ALLOWED_KEYS\":\"{OPTIONS}\",\"public-key\":\"{}\",\"role\":\"admin\"}}]\n",
             text(&key)
         ));
+    // The next one is a user, unless it is asked otherwise.
+    let second = new_key(&berth, "second", "ed25519");
+    berth
+        .cmd(["ssh-keys:add", "second", second.to_str().unwrap()])
+        .succeeds()
+        .stderr_is("");
+    berth
+        .cmd(["ssh-keys:list", "second"])
+        .succeeds()
+        .stdout_has("ROLE=\"user\"");
+    berth
+        .cmd(["ssh-keys:set", "second", "role", "admin"])
+        .succeeds();
+    berth
+        .cmd(["ssh-keys:list", "second"])
+        .succeeds()
+        .stdout_has("ROLE=\"admin\"");
+    berth
+        .cmd(["ssh-keys:set", "second", "role", "root"])
+        .fails(1)
+        .stderr_is(" !     Invalid role root: use admin or user\n");
 }
 
 #[test]
@@ -236,9 +258,10 @@ Usage: dokku ssh-keys[:COMMAND]
 Manage public keys used for deployment
 
 Additional commands:
-    ssh-keys:add <name> [/path/to/key]                  Add a new public key by pipe or path
-    ssh-keys:list [--format text|json] [<name>]         List the public keys allowed to connect
-    ssh-keys:remove <name>|--fingerprint <fingerprint>  Remove a public key by name or fingerprint
+    ssh-keys:add [--role admin|user] <name> [/path/to/key]  Add a new public key by pipe or path
+    ssh-keys:list [--format text|json] [<name>]             List the public keys allowed to connect
+    ssh-keys:remove <name>|--fingerprint <fingerprint>      Remove a public key by name or fingerprint
+    ssh-keys:set <name> role admin|user                     Set what a key may do: admin (everything) or user (app commands)
 ",
     );
 }

@@ -168,11 +168,35 @@ impl SshServer {
     /// A `GIT_SSH_COMMAND` value that reaches this server as `admin` (the
     /// port comes from [`SshServer::remote_url`]).
     pub fn git_ssh_command(&self) -> String {
+        self.git_ssh_command_as(&self.client_key())
+    }
+
+    /// The same, logging in with the private key `key`.
+    pub fn git_ssh_command_as(&self, key: &Path) -> String {
         let words: Vec<String> = std::iter::once("ssh".to_string())
-            .chain(client_options(&self.client_key(), &self.known_hosts()))
+            .chain(client_options(key, &self.known_hosts()))
             .map(|w| shell_quote(&w))
             .collect();
         words.join(" ")
+    }
+
+    /// Makes a key pair and adds it on the command line under `name` with
+    /// `role` (`admin` or `user`); returns the private key, for
+    /// [`Ssh::identity`] and [`SshServer::git_ssh_command_as`].
+    pub fn add_key(berth: &Berth, name: &str, role: &str) -> PathBuf {
+        let dir = berth.root().join("ssh-client");
+        std::fs::create_dir_all(&dir).expect("client dir");
+        let key = keygen(&dir.join(format!("id_{name}")), "ed25519");
+        berth
+            .cmd([
+                "ssh-keys:add",
+                "--role",
+                role,
+                name,
+                &pub_path(&key).display().to_string(),
+            ])
+            .succeeds();
+        key
     }
 
     /// `ssh://dokku@127.0.0.1:<port>/<app>`.

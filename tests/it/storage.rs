@@ -79,13 +79,26 @@ fn ensure_directory_refuses_bad_input_and_creates_nothing() {
             .stdout_is("")
             .stderr_is(&format!(" !     {message}\n"));
     }
-    assert!(!berth.lib_root().join("data").exists());
+    assert!(!berth.lib_root().join("data/storage").exists());
 }
 
 #[test]
 fn mount_list_report_unmount() {
     let berth = Berth::new();
     berth.app("demo");
+    // A host path outside the storage folder needs the admin's class.
+    berth
+        .cmd(["storage:mount", "demo", "/srv/a:/a"])
+        .fails(1)
+        .stderr_has("needs the host-mounts class");
+    berth
+        .cmd([
+            "plugin:set",
+            "--global",
+            "allowed-docker-options",
+            "host-mounts",
+        ])
+        .succeeds();
     berth
         .cmd(["storage:mount", "demo", "/srv/a:/a"])
         .succeeds()
@@ -232,6 +245,14 @@ fn deployed_and_one_off_containers_see_the_mounts() {
     berth.app(&app);
     let host = tempfile::tempdir().unwrap();
     let spec = format!("{}:/data", host.path().display());
+    berth
+        .cmd([
+            "plugin:set",
+            "--global",
+            "allowed-docker-options",
+            "host-mounts",
+        ])
+        .succeeds();
     berth.cmd(["storage:mount", &app, &spec]).succeeds();
     source
         .push_local(&berth, &app, "master")

@@ -272,6 +272,7 @@ fn import(ctx: &Context, args: Vec<String>) -> Result<()> {
             "The config on stdin",
         )?
     } else {
+        crate::access::refuse_server_file(ctx, "config:import", "config:import APP < .env")?;
         let path = std::path::Path::new(source);
         let file = std::fs::File::open(path).at("Unable to read", path)?;
         bounded::read_text(file, bounded::CONFIG_IMPORT, "The config file")?

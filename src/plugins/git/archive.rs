@@ -102,10 +102,15 @@ pub fn read(input: impl Read, kind: Kind, limits: &Limits) -> Result<Vec<Entry>>
         }
     };
     strip_single_top_dir(&mut entries);
-    for entry in &entries {
-        if let Content::Symlink { target } = &entry.content {
-            check_link(&entry.path, target)?;
-        }
+    let links: std::collections::HashMap<&str, &str> = entries
+        .iter()
+        .filter_map(|e| match &e.content {
+            Content::Symlink { target } => Some((e.path.as_str(), target.as_str())),
+            Content::File { .. } => None,
+        })
+        .collect();
+    for (path, target) in &links {
+        check_link(path, target, &links)?;
     }
     if entries.is_empty() {
         return Err(Error::fail("The archive holds no files"));
@@ -162,27 +167,55 @@ pub fn normalise(path: &str) -> Result<Option<String>> {
     Ok((!parts.is_empty()).then(|| parts.join("/")))
 }
 
-/// A symlink must resolve inside the tree.
-fn check_link(path: &str, target: &str) -> Result<()> {
+/// A symlink must resolve inside the tree, the way a checkout resolves
+/// it: each component in turn, following the archive's other symlinks on
+/// the way (`a/b -> ..` and then `c/d -> ../a/b/..` leaves the tree,
+/// though each looks harmless alone). A chain longer than 40 links (a
+/// loop) is refused as the kernel would.
+fn check_link(
+    path: &str,
+    target: &str,
+    links: &std::collections::HashMap<&str, &str>,
+) -> Result<()> {
     let escapes = || {
         Error::fail(format!(
             "Refusing symlink {path} -> {target}: it points outside the app"
         ))
     };
+    let mut resolved: Vec<String> = path.split('/').map(str::to_string).collect();
+    resolved.pop();
+    let mut pending: std::collections::VecDeque<String> =
+        target.split('/').map(str::to_string).collect();
     if target.starts_with('/') {
         return Err(escapes());
     }
-    let mut depth = path.matches('/').count() as i64;
-    for part in target.split('/') {
-        match part {
+    let mut hops = 0;
+    while let Some(part) = pending.pop_front() {
+        match part.as_str() {
             "" | "." => {}
             ".." => {
-                depth -= 1;
-                if depth < 0 {
+                if resolved.pop().is_none() {
                     return Err(escapes());
                 }
             }
-            _ => depth += 1,
+            _ => {
+                resolved.push(part);
+                if let Some(next) = links.get(resolved.join("/").as_str()) {
+                    hops += 1;
+                    if hops > 40 {
+                        return Err(Error::fail(format!(
+                            "Refusing symlink {path} -> {target}: too many levels of symbolic links"
+                        )));
+                    }
+                    if next.starts_with('/') {
+                        return Err(escapes());
+                    }
+                    resolved.pop();
+                    for component in next.split('/').rev() {
+                        pending.push_front(component.to_string());
+                    }
+                }
+            }
         }
     }
     Ok(())
@@ -431,6 +464,31 @@ mod tests {
         }
         let inside = tar_of(&[("top", b"x", None), ("d/l", b"", Some("../top"))]);
         assert!(read(&inside[..], Kind::Tar, &LIMITS).is_ok());
+    }
+
+    #[test]
+    fn symlinks_are_resolved_through_each_other() {
+        // Each alone stays inside; together the second climbs out.
+        let chained = tar_of(&[
+            ("ok", b"x", None),
+            ("a/b", b"", Some("..")),
+            ("c/d", b"", Some("../a/b/..")),
+        ]);
+        let error = read(&chained[..], Kind::Tar, &LIMITS).unwrap_err();
+        assert!(error.to_string().contains("c/d -> ../a/b/.."), "{error}");
+        let looped = tar_of(&[
+            ("ok", b"x", None),
+            ("x", b"", Some("y")),
+            ("y", b"", Some("x")),
+        ]);
+        let error = read(&looped[..], Kind::Tar, &LIMITS).unwrap_err();
+        assert!(error.to_string().contains("too many levels"), "{error}");
+        let fine = tar_of(&[
+            ("dir/file", b"x", None),
+            ("alias", b"", Some("dir")),
+            ("deep/link", b"", Some("../alias/file")),
+        ]);
+        assert!(read(&fine[..], Kind::Tar, &LIMITS).is_ok());
     }
 
     #[test]

@@ -163,27 +163,20 @@ fn initialize(ctx: &Context, args: Vec<String>) -> Result<()> {
         .info1(format!("Initializing git repository for {app}"))
 }
 
-/// The app a git path names: `demo`, `'demo'`, `/demo`, `demo.git`.
-pub fn app_from_git_path(path: &str) -> Result<AppName> {
-    let name = path.trim_matches('\'').trim_start_matches('/');
-    let name = name.strip_suffix(".git").unwrap_or(name);
-    if name.is_empty() {
-        return Err(Error::fail(NO_NAME));
-    }
-    AppName::lookup(name)
-}
-
 /// `git-receive-pack '<app>'`: creates the app when missing, then becomes
 /// the real `git receive-pack` on its repository.
 fn receive_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
     serve_git(ctx, args, "receive-pack")
 }
 
-/// `git-upload-pack '<app>'` (a fetch or clone): `git-pre-pull APP`, the
-/// real `git upload-pack`, then `git-post-pull APP`. Their stdout is
-/// captured: stdout carries the pack protocol.
+/// `git-upload-pack '<app>'` (a fetch or clone) of an existing app:
+/// `git-pre-pull APP`, the real `git upload-pack`, then `git-post-pull
+/// APP`. Their stdout is captured: stdout carries the pack protocol.
 fn upload_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, dir) = prepare_repo(ctx, &args)?;
+    // A fetch reads: it never creates the app it names.
+    let app = AppName::from_git_path(args.first().ok_or_else(|| Error::fail(NO_NAME))?)?;
+    let app = ctx.existing_app(Some(app.as_str()))?;
+    let dir = ctx.store.app_dir(&app);
     ctx.fire("git-pre-pull", &[app.as_str()])?;
     let status = Process::new("git")
         .arg("upload-pack")
@@ -199,7 +192,7 @@ fn upload_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 /// The app a git command names, created when missing, with its repository.
 fn prepare_repo(ctx: &Context, args: &[String]) -> Result<(AppName, std::path::PathBuf)> {
-    let app = app_from_git_path(args.first().ok_or_else(|| Error::fail(NO_NAME))?)?;
+    let app = AppName::from_git_path(args.first().ok_or_else(|| Error::fail(NO_NAME))?)?;
     ctx.fire("app-maybe-create", &[app.as_str()])?;
     let dir = ctx.store.app_dir(&app);
     AppRepo::init(&dir)?;
@@ -355,19 +348,4 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
     rows.push(("--git-sha".into(), sha));
     rows.push(("--git-last-updated-at".into(), updated));
     Ok(rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn app_from_every_git_path_form() {
-        for path in ["demo", "'demo'", "/demo", "demo.git", "'/demo.git'"] {
-            assert_eq!(app_from_git_path(path).unwrap().as_str(), "demo", "{path}");
-        }
-        assert!(app_from_git_path("../etc").is_err());
-        assert!(app_from_git_path("''").is_err());
-        assert!(app_from_git_path("a/b").is_err());
-    }
 }

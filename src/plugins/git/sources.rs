@@ -101,6 +101,11 @@ pub fn from_archive(ctx: &Context, args: Vec<String>) -> Result<()> {
             "Unsupported archive url {source}: use http(s)://, a file path, or -- for stdin"
         )));
     } else {
+        crate::access::refuse_server_file(
+            ctx,
+            "git:from-archive",
+            "git:from-archive APP -- < app.tar",
+        )?;
         Box::new(
             std::fs::File::open(source)
                 .map_err(|e| Error::fail(format!("Unable to read the archive: {e}")))?,

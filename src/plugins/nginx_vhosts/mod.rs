@@ -191,7 +191,7 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
     for property in properties::PROPERTIES {
         let value = computed(ctx, app, property.name)?;
         if !value.is_empty() {
-            properties::check(property, &value)?;
+            properties::check(property, &value, Some(app))?;
         }
         data.insert(property.name.replace('-', "_"), json!(value));
     }
@@ -418,10 +418,14 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
         ));
     };
     property_set::store(ctx, "nginx", &request, |value| {
-        properties::check(property, value)
+        properties::check(property, value, request.scope.app())
     })
 }
 
+/// `nginx:access-logs` / `nginx:error-logs`: the last 100 lines of the
+/// app's log (read from at most its last 1 MiB), then, with `-t`, what is
+/// appended. Only the app's own log files can be read ([`properties::check`]
+/// confines the paths).
 fn tail(ctx: &Context, args: Vec<String>, which: &str) -> Result<()> {
     let app = ctx.existing_app(
         args.iter()
@@ -429,26 +433,20 @@ fn tail(ctx: &Context, args: Vec<String>, which: &str) -> Result<()> {
             .map(String::as_str),
     )?;
     let follow = args.iter().any(|a| a == "-t" || a == "--tail");
-    let path = PathBuf::from(computed(ctx, &app, &format!("{which}-log-path"))?);
-    let mut offset = 0;
-    loop {
-        let text = std::fs::read(&path).unwrap_or_default();
-        if offset == 0 && !follow {
-            let start = text
-                .iter()
-                .enumerate()
-                .rev()
-                .filter(|(_, b)| **b == b'\n')
-                .nth(100)
-                .map_or(0, |(i, _)| i + 1);
-            return ctx.out.raw(&text[start..]);
-        }
-        if text.len() > offset {
-            ctx.out.raw(&text[offset..])?;
-        }
-        offset = text.len();
-        std::thread::sleep(std::time::Duration::from_millis(250));
+    let property = format!("{which}-log-path");
+    let path = computed(ctx, &app, &property)?;
+    if path == "off" {
+        return Err(Error::fail(format!("The {which} log of {app} is off")));
     }
+    let spec = properties::find(&property).expect("a log path property");
+    properties::check(spec, &path, Some(&app))?;
+    let path = PathBuf::from(path);
+    let (last, end) = crate::bounded::tail(&path, 100, 1024 * 1024)?;
+    ctx.out.raw(&last)?;
+    if follow {
+        crate::bounded::follow(&path, end, &mut |bytes| ctx.out.raw(bytes))?;
+    }
+    Ok(())
 }
 
 fn access_logs(ctx: &Context, args: Vec<String>) -> Result<()> {

@@ -13,7 +13,7 @@ pub enum Shape {
     Time,
     OnOff,
     Bool,
-    /// An absolute path, or `off`.
+    /// `off`, or (for one app) a file of the app's in [`LOG_ROOT`].
     LogPath,
     /// A word: a log format name, a relative file path.
     Word,
@@ -74,13 +74,40 @@ pub fn find(name: &str) -> Option<&'static Property> {
     PROPERTIES.iter().find(|p| p.name == name)
 }
 
+/// Where nginx writes apps' logs (Dokku's `NGINX_LOG_ROOT`). nginx runs
+/// as root: a log path anywhere else would let a user have it create or
+/// append to any file, and `nginx:*-logs` print it.
+pub const LOG_ROOT: &str = "/var/log/nginx";
+
 /// The default when it depends on the app (log paths).
 pub fn default_for(property: &Property, app: &AppName) -> String {
     match property.name {
-        "access-log-path" => format!("/var/log/nginx/{app}-access.log"),
-        "error-log-path" => format!("/var/log/nginx/{app}-error.log"),
+        "access-log-path" => format!("{LOG_ROOT}/{app}-access.log"),
+        "error-log-path" => format!("{LOG_ROOT}/{app}-error.log"),
         _ => property.default.to_string(),
     }
+}
+
+/// A log file `app` may have: `LOG_ROOT/<app>-<name>.log` or
+/// `LOG_ROOT/<app>.log`.
+fn is_app_log(value: &str, app: &AppName) -> bool {
+    let Some(file) = value
+        .strip_prefix(LOG_ROOT)
+        .and_then(|rest| rest.strip_prefix('/'))
+    else {
+        return false;
+    };
+    let Some(stem) = file.strip_suffix(".log") else {
+        return false;
+    };
+    let Some(rest) = stem.strip_prefix(app.as_str()) else {
+        return false;
+    };
+    rest.is_empty()
+        || (rest.starts_with('-')
+            && rest[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)))
 }
 
 fn all(value: &str, ok: impl Fn(char) -> bool) -> bool {
@@ -92,18 +119,28 @@ fn number_with_unit(value: &str, units: &[&str]) -> bool {
     digits > 0 && (digits == value.len() || units.contains(&&value[digits..]))
 }
 
-pub fn check(property: &Property, value: &str) -> Result<()> {
+/// Checks `value` for `property` of `app` (`None`: the global value).
+pub fn check(property: &Property, value: &str, app: Option<&AppName>) -> Result<()> {
+    if let (Shape::LogPath, false) = (property.shape, value == "off") {
+        return match app {
+            Some(app) if is_app_log(value, app) => Ok(()),
+            Some(app) => Err(Error::fail(format!(
+                "Invalid value for {}: {value} (use off, or a file of {app} in {LOG_ROOT}, such as {})",
+                property.name,
+                default_for(property, app)
+            ))),
+            None => Err(Error::fail(format!(
+                "Invalid global value for {}: {value} (only off: each app logs to its own file in {LOG_ROOT})",
+                property.name
+            ))),
+        };
+    }
     let ok = match property.shape {
         Shape::Size => number_with_unit(value, &["k", "K", "m", "M", "g", "G"]),
         Shape::Time => number_with_unit(value, &["ms", "s", "m", "h", "d"]),
         Shape::OnOff => matches!(value, "on" | "off"),
         Shape::Bool => matches!(value, "true" | "false"),
-        Shape::LogPath => {
-            value == "off"
-                || (value.starts_with('/')
-                    && all(value, |c| c.is_ascii_alphanumeric() || "._/-".contains(c))
-                    && !value.contains(".."))
-        }
+        Shape::LogPath => true,
         Shape::Word => {
             all(value, |c| c.is_ascii_alphanumeric() || "._/-".contains(c)) && !value.contains("..")
         }
@@ -143,17 +180,41 @@ mod tests {
     #[test]
     fn values_are_checked_by_shape() {
         let size = find("client-max-body-size").unwrap();
-        assert!(check(size, "10m").is_ok());
-        assert!(check(size, "10m; return 200").is_err());
-        assert!(check(size, "").is_err());
+        assert!(check(size, "10m", None).is_ok());
+        assert!(check(size, "10m; return 200", None).is_err());
+        assert!(check(size, "", None).is_err());
         let token = find("x-forwarded-proto-value").unwrap();
-        assert!(check(token, "$scheme").is_ok());
-        assert!(check(token, "https;\ninclude /etc/passwd").is_err());
+        assert!(check(token, "$scheme", None).is_ok());
+        assert!(check(token, "https;\ninclude /etc/passwd", None).is_err());
+        assert!(check(find("proxy-buffers").unwrap(), "8 4k", None).is_ok());
+    }
+
+    #[test]
+    fn log_paths_are_the_apps_own_files_in_the_log_root() {
+        let app = AppName::new_app("demo").unwrap();
         let path = find("access-log-path").unwrap();
-        assert!(check(path, "/var/log/x.log").is_ok());
-        assert!(check(path, "off").is_ok());
-        assert!(check(path, "/x/../etc").is_err());
-        assert!(check(find("proxy-buffers").unwrap(), "8 4k").is_ok());
+        for ok in [
+            "off",
+            "/var/log/nginx/demo-access.log",
+            "/var/log/nginx/demo.log",
+            "/var/log/nginx/demo-custom_2.log",
+        ] {
+            assert!(check(path, ok, Some(&app)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/var/lib/dokku/data/ssh/ssh_host_ed25519_key",
+            "/etc/shadow",
+            "/var/log/nginx/other-access.log",
+            "/var/log/nginx/demo-../../etc/x.log",
+            "/var/log/nginx/sub/demo.log",
+            "/var/log/nginx/demo-access.log.old",
+            "/var/log/nginxdemo.log",
+            "/any/where.log",
+        ] {
+            assert!(check(path, bad, Some(&app)).is_err(), "{bad}");
+        }
+        assert!(check(path, "off", None).is_ok());
+        assert!(check(path, "/var/log/nginx/demo.log", None).is_err());
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! SSH server authenticates against it. The `command="…"` text is data kept
 //! for compatibility with Dokku's layout; berth never runs it.
 //!
+//! Each key has a role, `admin` or `user` ([`Role`]), kept beside it in
+//! `$DOKKU_ROOT/.ssh/roles` (`NAME ROLE` lines, written under the same
+//! lock): a key missing there is a `user`, so keys from before roles
+//! existed keep working with Dokku's SSH user's rights.
+//!
 //! Lines that are not sshcommand entries (comments, plain keys, other
 //! options) are kept verbatim when the file is rewritten and never grant
 //! access. An entry whose options berth does not know (`from=`,
@@ -50,6 +55,40 @@ const UNDERSTOOD_OPTIONS: &[&str] = &[
     "pty",
     "restrict",
 ];
+
+/// What a key may do over SSH: `user`, exactly what Dokku lets its SSH
+/// user do (every app command, none of the root-only ones), or `admin`,
+/// everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Result<Role> {
+        match text {
+            "admin" => Ok(Role::Admin),
+            "user" => Ok(Role::User),
+            other => Err(Error::fail(format!(
+                "Invalid role {other}: use admin or user"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One sshcommand entry: a named public key.
 #[derive(Debug, Clone)]
@@ -96,10 +135,12 @@ enum Line {
     Other(String),
 }
 
-/// The parsed file, lines in their order.
+/// The parsed file, lines in their order, and the keys' roles.
 #[derive(Debug, Clone, Default)]
 pub struct AuthorizedKeys {
     lines: Vec<Line>,
+    /// Key name → role, for the keys that are not plain `user`s.
+    roles: std::collections::BTreeMap<String, Role>,
 }
 
 impl AuthorizedKeys {
@@ -108,19 +149,18 @@ impl AuthorizedKeys {
         dokku_root.join(".ssh/authorized_keys")
     }
 
-    /// Reads the file; a missing file is an empty store. Writers replace the
-    /// file atomically, so a reader needs no lock.
+    /// `$DOKKU_ROOT/.ssh/roles`.
+    pub fn roles_path(dokku_root: &Path) -> PathBuf {
+        dokku_root.join(".ssh/roles")
+    }
+
+    /// Reads the file and the roles; a missing file is an empty store.
+    /// Writers replace the files atomically, so a reader needs no lock.
     pub fn load(dokku_root: &Path) -> Result<AuthorizedKeys> {
-        let path = Self::path(dokku_root);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| Error::fail(format!("{} is not valid UTF-8", path.display())))?;
-                Ok(AuthorizedKeys::parse(&text))
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(AuthorizedKeys::default()),
-            Err(e) => Err(e).at("Unable to read", &path),
-        }
+        let text = read_text(&Self::path(dokku_root))?;
+        let mut keys = AuthorizedKeys::parse(&text);
+        keys.roles = parse_roles(&read_text(&Self::roles_path(dokku_root))?);
+        Ok(keys)
     }
 
     pub fn parse(text: &str) -> AuthorizedKeys {
@@ -134,7 +174,32 @@ impl AuthorizedKeys {
                 None => Line::Other(raw.to_string()),
             })
             .collect();
-        AuthorizedKeys { lines }
+        AuthorizedKeys {
+            lines,
+            roles: Default::default(),
+        }
+    }
+
+    /// A key's role: `user` unless recorded otherwise.
+    pub fn role(&self, name: &str) -> Role {
+        self.roles.get(name).copied().unwrap_or(Role::User)
+    }
+
+    /// Records `name`'s role (the key must be in the store).
+    pub fn set_role(&mut self, name: &str, role: Role) -> Result<()> {
+        if !self.entries().any(|e| e.name == name) {
+            return Err(Error::fail(format!("No key named {name}")));
+        }
+        match role {
+            Role::User => self.roles.remove(name),
+            Role::Admin => self.roles.insert(name.to_string(), role),
+        };
+        Ok(())
+    }
+
+    /// Whether any key in the store has the `admin` role.
+    pub fn has_admin(&self) -> bool {
+        self.entries().any(|e| self.role(&e.name) == Role::Admin)
     }
 
     /// The file's text: every line as read, entries added since appended.
@@ -198,22 +263,35 @@ impl AuthorizedKeys {
         Ok(fingerprint)
     }
 
-    /// Removes the entries `remove` picks; returns how many.
+    /// Removes the entries `remove` picks, and their roles; returns how
+    /// many.
     pub fn remove(&mut self, mut remove: impl FnMut(&KeyEntry) -> bool) -> usize {
         let before = self.lines.len();
         self.lines.retain(|line| match line {
             Line::Entry { entry, .. } => !remove(entry),
             Line::Other(_) => true,
         });
+        let names: Vec<String> = self.entries().map(|e| e.name.clone()).collect();
+        self.roles.retain(|name, _| names.contains(name));
         before - self.lines.len()
     }
 
-    /// Replaces the file, mode 0600 in a 0700 `.ssh/`.
+    /// Replaces the file and the roles, mode 0600 in a 0700 `.ssh/`.
     pub fn save(&self, dokku_root: &Path) -> Result<()> {
         ensure_ssh_dir(dokku_root)?;
         write_atomic(
             &Self::path(dokku_root),
             self.render().as_bytes(),
+            KEYS_FILE_MODE,
+        )?;
+        let roles: String = self
+            .roles
+            .iter()
+            .map(|(name, role)| format!("{name} {role}\n"))
+            .collect();
+        write_atomic(
+            &Self::roles_path(dokku_root),
+            roles.as_bytes(),
             KEYS_FILE_MODE,
         )
     }
@@ -231,6 +309,28 @@ pub fn update<T>(
     let result = change(&mut keys)?;
     keys.save(dokku_root)?;
     Ok(result)
+}
+
+/// A store file's text; a missing file is empty.
+fn read_text(path: &Path) -> Result<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| Error::fail(format!("{} is not valid UTF-8", path.display()))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).at("Unable to read", path),
+    }
+}
+
+/// `NAME ROLE` lines; what does not parse grants nothing (it reads as
+/// `user`).
+fn parse_roles(text: &str) -> std::collections::BTreeMap<String, Role> {
+    text.lines()
+        .filter_map(|line| {
+            let (name, role) = line.trim().split_once(' ')?;
+            Some((name.to_string(), Role::parse(role.trim()).ok()?))
+        })
+        .filter(|(_, role)| *role == Role::Admin)
+        .collect()
 }
 
 fn ensure_ssh_dir(dokku_root: &Path) -> Result<()> {
@@ -456,6 +556,38 @@ mod tests {
         assert_eq!(keys.entries().next().unwrap().fingerprint, fp);
         assert_eq!(keys.remove(|e| e.name == "admin"), 1);
         assert_eq!(keys.render(), "");
+    }
+
+    #[test]
+    fn roles_default_to_user_and_follow_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = parse_public_key(ED25519).unwrap();
+        update(dir.path(), |keys| {
+            keys.add(dir.path(), "ada", &key, DEFAULT_ALLOWED_KEYS)?;
+            assert_eq!(keys.role("ada"), Role::User);
+            assert!(!keys.has_admin());
+            keys.set_role("ada", Role::Admin)
+        })
+        .unwrap();
+        let keys = AuthorizedKeys::load(dir.path()).unwrap();
+        assert_eq!(keys.role("ada"), Role::Admin);
+        assert!(keys.has_admin());
+        assert_eq!(
+            std::fs::read_to_string(AuthorizedKeys::roles_path(dir.path())).unwrap(),
+            "ada admin\n"
+        );
+        update(dir.path(), |keys| Ok(keys.remove(|e| e.name == "ada"))).unwrap();
+        let mut keys = AuthorizedKeys::load(dir.path()).unwrap();
+        assert_eq!(
+            keys.role("ada"),
+            Role::User,
+            "a removed key's role goes too"
+        );
+        assert!(keys.set_role("ghost", Role::Admin).is_err());
+        assert!(
+            parse_roles("x superuser\ny\n").is_empty(),
+            "garbage grants nothing"
+        );
     }
 
     #[test]
