@@ -619,3 +619,36 @@ fn htpasswd_is_readable_by_nginx_workers_only() {
         .name;
     assert!(group == "nogroup" || group == "nobody", "{group}");
 }
+
+#[test]
+fn dokkus_habits_work_unchanged_for_a_user_key() {
+    let berth = Berth::new();
+    let (server, mallory) = server_with_user(&berth);
+    let app = unique_app("habits");
+    server
+        .ssh(["apps:create", &app])
+        .identity(&mallory)
+        .succeeds();
+    server
+        .ssh(["config:set", "--no-restart", &app, "GREETING=hi"])
+        .identity(&mallory)
+        .succeeds();
+    let source = Source::new("hello");
+    source
+        .push_ssh_as(&server, &app, "master", &mallory)
+        .succeeds()
+        .has("Application deployed");
+    server
+        .ssh(["ps:restart", &app])
+        .identity(&mallory)
+        .succeeds();
+    server
+        .ssh(["apps:list"])
+        .identity(&mallory)
+        .succeeds()
+        .stdout_has(&app);
+    server
+        .ssh(["--force", "apps:destroy", &app])
+        .identity(&mallory)
+        .succeeds();
+}
