@@ -92,6 +92,21 @@ fn internal_commands_are_not_reachable_over_ssh_even_past_user_auth() {
     let berth = Berth::new();
     let (server, mallory) = server_with_user(&berth);
     berth.app("target");
+    // A user-auth plugin that lets everything through: internal commands
+    // stay closed whatever it says.
+    let gate = berth.root().join("open-gate");
+    std::fs::create_dir_all(&gate).unwrap();
+    std::fs::write(
+        gate.join("plugin.toml"),
+        "[plugin]\ndescription = \"gate\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    std::fs::write(gate.join("user-auth"), "#!/usr/bin/env bash\nexit 0\n").unwrap();
+    std::fs::set_permissions(gate.join("user-auth"), std::fs::Permissions::from_mode(0o755))
+        .unwrap();
+    berth
+        .cmd(["plugin:install", &gate.display().to_string()])
+        .succeeds();
     for command in [
         vec!["git-hook", "target"],
         vec!["server", "--ssh-listen", "127.0.0.1:1"],
