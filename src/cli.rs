@@ -180,7 +180,13 @@ fn run_from(words: &[String], entry: Entry) -> i32 {
 }
 
 fn dispatch(ctx: &Context, command: String, args: Vec<String>) -> Result<()> {
-    let wants_help = matches!(args.first().map(String::as_str), Some("--help" | "-h"));
+    // `--help` anywhere asks for help, but in the words a passthrough
+    // command hands on (`run demo ls --help`).
+    let wants_help = if PASSTHROUGH.contains(&command.as_str()) {
+        matches!(args.first().map(String::as_str), Some("--help" | "-h"))
+    } else {
+        crate::args::wants_help(&args)
+    };
     if let Some(plugin) = command.strip_suffix(":help").and_then(plugins::find_plugin) {
         return standard::print_plugin_help(ctx, plugin);
     }
@@ -205,6 +211,11 @@ fn dispatch(ctx: &Context, command: String, args: Vec<String>) -> Result<()> {
         } else {
             Err(Error::Silent(code))
         };
+    }
+    if crate::dokku_commands::is_dokku_command(&command) {
+        return Err(Error::fail(format!(
+            "{command} is a Dokku command berth does not support yet"
+        )));
     }
     let typed = std::iter::once(command)
         .chain(args)

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod app_name;
 pub mod app_network;
+pub mod args;
 pub mod audit;
 pub mod authorized_keys;
 pub mod bounded;
@@ -12,6 +13,7 @@ pub mod caller;
 pub mod cli;
 pub mod context;
 pub mod docker_args;
+pub mod dokku_commands;
 pub mod dotenv;
 pub mod dynos;
 pub mod engine;

@@ -9,7 +9,7 @@ use crate::access::acl;
 use crate::authorized_keys::valid_name;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::plugins::{Command, Plugin, parse_args};
+use crate::plugins::{Command, Plugin};
 
 pub static PLUGIN: Plugin = Plugin {
     name: "acl",
@@ -57,7 +57,7 @@ fn app_and_user(
     command: &str,
     args: &[String],
 ) -> Result<(crate::app_name::AppName, String)> {
-    let args: AppUser = parse_args(command, args)?;
+    let args: AppUser = crate::args::parse(command, args)?;
     let app = ctx.existing_app(args.app.as_deref())?;
     let user = args.user.filter(|u| !u.is_empty()).ok_or_else(|| {
         Error::fail(format!(
@@ -92,7 +92,7 @@ fn remove(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AppUser = parse_args("acl:list", &args)?;
+    let args: AppUser = crate::args::parse("acl:list", &args)?;
     if args.user.is_some() {
         return Err(Error::fail("acl:list takes one app"));
     }
@@ -104,7 +104,7 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn allowed(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AppUser = parse_args("acl:allowed", &args)?;
+    let args: AppUser = crate::args::parse("acl:allowed", &args)?;
     let user = args
         .app
         .filter(|u| !u.is_empty())

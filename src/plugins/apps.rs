@@ -12,7 +12,7 @@ use clap::Parser;
 use crate::app_name::{AppName, NO_NAME};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::plugins::{Command, Plugin, parse_args};
+use crate::plugins::{Command, Plugin};
 use crate::property_set::{self, Property, Reach};
 use crate::report::{self, ReportSpec, Rows};
 use crate::store::atomic::{FILE_MODE, write_atomic};
@@ -138,7 +138,7 @@ struct CopyArgs {
 }
 
 fn create(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AppArg = parse_args("apps:create", &args)?;
+    let args: AppArg = crate::args::parse("apps:create", &args)?;
     let app = AppName::new_app(args.app.as_deref().ok_or_else(|| Error::fail(NO_NAME))?)?;
     ctx.out.info1(format!("Creating {app}..."))?;
     create_app(ctx, &app)
@@ -166,7 +166,7 @@ fn create_app(ctx: &Context, app: &AppName) -> Result<()> {
 }
 
 fn destroy(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AppArg = parse_args("apps:destroy", &args)?;
+    let args: AppArg = crate::args::parse("apps:destroy", &args)?;
     let app = ctx.existing_app(args.app.as_deref())?;
     if !ctx.flags.force {
         confirm_destruction(ctx, &app)?;
@@ -199,12 +199,12 @@ fn confirm_destruction(ctx: &Context, app: &AppName) -> Result<()> {
 }
 
 fn exists(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AppArg = parse_args("apps:exists", &args)?;
+    let args: AppArg = crate::args::parse("apps:exists", &args)?;
     ctx.existing_app(args.app.as_deref()).map(drop)
 }
 
 fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: ListArgs = parse_args("apps:list", &args)?;
+    let args: ListArgs = crate::args::parse("apps:list", &args)?;
     // A `user` key sees the apps its access lists open to it.
     let apps = crate::access::usable_apps(ctx, ctx.store.apps()?)?;
     match args.format.as_str() {
@@ -227,7 +227,7 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn lock(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AppArg = parse_args("apps:lock", &args)?;
+    let args: AppArg = crate::args::parse("apps:lock", &args)?;
     let app = ctx.existing_app(args.app.as_deref())?;
     write_atomic(
         &ctx.store.deploy_lock_path(&app),
@@ -238,7 +238,7 @@ fn lock(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn unlock(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AppArg = parse_args("apps:unlock", &args)?;
+    let args: AppArg = crate::args::parse("apps:unlock", &args)?;
     let app = ctx.existing_app(args.app.as_deref())?;
     let path = ctx.store.deploy_lock_path(&app);
     if path.exists() {
@@ -253,7 +253,7 @@ fn unlock(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn locked(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AppArg = parse_args("apps:locked", &args)?;
+    let args: AppArg = crate::args::parse("apps:locked", &args)?;
     let app = ctx.existing_app(args.app.as_deref())?;
     if DeployLock::status(&ctx.store.deploy_lock_path(&app))? != DeployLockStatus::Free {
         ctx.out.line_quiet("Deploy lock exists")
@@ -274,7 +274,7 @@ fn old_and_new(ctx: &Context, args: &CopyArgs) -> Result<(AppName, AppName)> {
 }
 
 fn rename(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: CopyArgs = parse_args("apps:rename", &args)?;
+    let args: CopyArgs = crate::args::parse("apps:rename", &args)?;
     let (old, new) = old_and_new(ctx, &args)?;
     if ctx.store.app_exists(&new) {
         return Err(Error::fail("Name is already taken"));
@@ -296,7 +296,7 @@ fn rename(ctx: &Context, args: Vec<String>) -> Result<()> {
 const NOT_CLONED: &[&str] = &["apps"];
 
 fn clone(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: CopyArgs = parse_args("apps:clone", &args)?;
+    let args: CopyArgs = crate::args::parse("apps:clone", &args)?;
     let (old, new) = old_and_new(ctx, &args)?;
     if ctx.store.app_exists(&new) {
         if args.ignore_existing {

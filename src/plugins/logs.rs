@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::dynos::{self as state, Dyno};
 use crate::engine::{Engine, StdStream};
 use crate::error::{Error, Result};
-use crate::plugins::{Command, Plugin, parse_args};
+use crate::plugins::{Command, Plugin};
 
 pub static PLUGIN: Plugin = Plugin {
     name: "logs",
@@ -40,7 +40,7 @@ struct Args {
 }
 
 fn show(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: Args = parse_args("logs", &args)?;
+    let args: Args = crate::args::parse("logs", &args)?;
     let app = ctx.existing_app(args.app.as_deref())?;
     let dynos: Vec<Dyno> = state::dynos(&ctx.store, &app)?
         .into_iter()

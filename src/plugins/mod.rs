@@ -92,18 +92,6 @@ pub fn find_command(name: &str) -> Option<&'static Command> {
         .find(|c| c.name == name)
 }
 
-/// Parses a command's arguments into its typed form, turning clap's error
-/// into a Dokku-style one-line failure.
-pub fn parse_args<T: clap::Parser>(command: &str, args: &[String]) -> Result<T> {
-    T::try_parse_from(std::iter::once(command).chain(args.iter().map(String::as_str))).map_err(
-        |e| {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            Error::fail(first.trim_start_matches("error: ").to_string())
-        },
-    )
-}
-
 /// `[<app>] [--format F]`, the arguments of Dokku's list commands: the app
 /// word (if any) and the format (`default` when not given).
 pub fn app_and_format(args: Vec<String>, default: &str) -> Result<(Option<String>, String)> {

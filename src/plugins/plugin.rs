@@ -327,7 +327,7 @@ impl Source {
 }
 
 fn install(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: InstallArgs = crate::plugins::parse_args("plugin:install", &args)?;
+    let args: InstallArgs = crate::args::parse("plugin:install", &args)?;
     let Some(source_text) = args.source.filter(|_| !args.core) else {
         bundled::install_bundled(&ctx.store)?;
         // Read the enabled plugins again: the bundled ones may be new.

@@ -27,7 +27,7 @@ use crate::authorized_keys::{
 };
 use crate::context::Context;
 use crate::error::{Error, IoContext, Result};
-use crate::plugins::{Command, Plugin, parse_args};
+use crate::plugins::{Command, Plugin};
 
 pub static PLUGIN: Plugin = Plugin {
     name: "ssh-keys",
@@ -99,7 +99,7 @@ struct RemoveArgs {
 }
 
 fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AddArgs = parse_args("ssh-keys:add", &args)?;
+    let args: AddArgs = crate::args::parse("ssh-keys:add", &args)?;
     let name = args.name.filter(|n| !n.is_empty()).ok_or_else(|| {
         Error::fail("A name is required to add a key, ie: dokku ssh-keys:add <name> [/path/to/key]")
     })?;
@@ -166,7 +166,7 @@ fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 /// `ssh-keys:set NAME role admin|user`.
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: SetArgs = parse_args("ssh-keys:set", &args)?;
+    let args: SetArgs = crate::args::parse("ssh-keys:set", &args)?;
     let name = args.name.ok_or_else(|| {
         Error::fail("A key name is required, ie: dokku ssh-keys:set <name> role admin")
     })?;
@@ -237,7 +237,7 @@ struct ListedKey<'a> {
 }
 
 fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: ListArgs = parse_args("ssh-keys:list", &args)?;
+    let args: ListArgs = crate::args::parse("ssh-keys:list", &args)?;
     let json = match args.format.as_str() {
         "text" => false,
         "json" => true,
@@ -302,7 +302,7 @@ impl Target {
 }
 
 fn remove(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: RemoveArgs = parse_args("ssh-keys:remove", &args)?;
+    let args: RemoveArgs = crate::args::parse("ssh-keys:remove", &args)?;
     let target = match (args.fingerprint, args.name.filter(|n| !n.is_empty())) {
         (Some(fingerprint), None) => Target::Fingerprint(fingerprint),
         (None, Some(name)) => Target::Name(name),

@@ -31,6 +31,7 @@ use crate::context::{Context, GlobalFlags};
 use crate::dynos;
 use crate::engine::{ContainerEvent, Engine};
 use crate::output::warning;
+use crate::server::platform::Restore;
 use crate::store::Store;
 
 /// How long after a `die` berth waits for the `stop` that marks a stop on
@@ -47,11 +48,11 @@ enum Seen {
 }
 
 /// Starts both threads; they end once `stopping` is set.
-pub fn spawn(store: Store, stopping: Arc<AtomicBool>) -> Vec<JoinHandle<()>> {
+pub fn spawn(store: Store, stopping: Arc<AtomicBool>, restore: Restore) -> Vec<JoinHandle<()>> {
     let (tx, rx) = mpsc::channel();
     let stop = stopping.clone();
     let follow = std::thread::spawn(move || follow_events(&tx, &stop));
-    let act = std::thread::spawn(move || act_on_events(store, &rx, &stopping));
+    let act = std::thread::spawn(move || act_on_events(store, &rx, &stopping, &restore));
     vec![follow, act]
 }
 
@@ -99,12 +100,12 @@ struct Died {
     at: Instant,
 }
 
-fn act_on_events(store: Store, rx: &Receiver<Seen>, stopping: &AtomicBool) {
+fn act_on_events(store: Store, rx: &Receiver<Seen>, stopping: &AtomicBool, restore: &Restore) {
     let ctx = Context::new(store, GlobalFlags::default());
     let mut died: HashMap<String, Died> = HashMap::new();
     while !stopping.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(Seen::Reconnected) => restore_all(),
+            Ok(Seen::Reconnected) => restore.start(),
             Ok(Seen::Event(event)) => {
                 let app = event
                     .attributes
@@ -222,16 +223,6 @@ fn policy_restarts(name: &str, max: i64, exit_code: i64, restarts: i64) -> bool 
         "always" | "unless-stopped" => true,
         "on-failure" => exit_code != 0 && (max <= 0 || restarts < max),
         _ => false,
-    }
-}
-
-/// `ps:restore --all` in a child, as at start-up.
-fn restore_all() {
-    if let Ok(exe) = std::env::current_exe() {
-        let _ = std::process::Command::new(exe)
-            .args(["--quiet", "ps:restore", "--all"])
-            .stdin(std::process::Stdio::null())
-            .status();
     }
 }
 

@@ -16,7 +16,6 @@ use axum::routing::get;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::plugins::parse_args;
 
 /// Where the endpoint listens in container mode unless told otherwise.
 pub const DEFAULT_HEALTH_LISTEN: &str = "127.0.0.1:18080";
@@ -96,7 +95,7 @@ struct HealthcheckArgs {
 /// `berth healthcheck [--health-listen ADDR]`: exit 0 when the platform
 /// answers `200` on `/health`, 1 otherwise.
 pub fn healthcheck(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: HealthcheckArgs = parse_args("healthcheck", &args)?;
+    let args: HealthcheckArgs = crate::args::parse("healthcheck", &args)?;
     let listen = args
         .health_listen
         .or_else(|| {

@@ -43,7 +43,6 @@ use russh::{MethodKind, MethodSet, SshId};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::plugins::parse_args;
 
 /// Where the SSH server listens unless told otherwise.
 pub const DEFAULT_SSH_LISTEN: &str = "0.0.0.0:22";
@@ -72,7 +71,7 @@ struct ServerArgs {
 
 /// `berth server [--ssh-listen ADDR] [--health-listen ADDR]`.
 pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: ServerArgs = parse_args("server", &args)?;
+    let args: ServerArgs = crate::args::parse("server", &args)?;
     let in_container = container::detect();
     if in_container {
         if let Some(code) = container::run_as_init() {

@@ -18,6 +18,66 @@ pub struct Platform {
     stopping: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     nginx: Nginx,
+    restore: Restore,
+}
+
+/// The `ps:restore --all` child: at most one runs; a new one (the engine
+/// came back) replaces a running one, a finished one is reaped, and a stop
+/// of the platform stops it too rather than leaving it deploying.
+#[derive(Clone, Default)]
+pub struct Restore {
+    child: Arc<std::sync::Mutex<Option<std::process::Child>>>,
+}
+
+impl Restore {
+    /// Starts a restore of every app, in a child process: SSH answers at
+    /// once, and one app that cannot start does not hold up the others.
+    pub fn start(&self) {
+        let mut slot = self.lock();
+        if let Some(mut old) = slot.take() {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            *slot = std::process::Command::new(exe)
+                .args(["--quiet", "ps:restore", "--all"])
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .ok();
+        }
+    }
+
+    /// Reaps a finished restore (no zombie stays behind).
+    fn reap(&self) {
+        let mut slot = self.lock();
+        if let Some(child) = slot.as_mut()
+            && !matches!(child.try_wait(), Ok(None))
+        {
+            *slot = None;
+        }
+    }
+
+    /// Stops a running restore: what it left half done, the next start's
+    /// restore finishes (a deploy is crash-safe).
+    fn stop(&self) {
+        if let Some(mut child) = self.lock().take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while std::time::Instant::now() < deadline {
+                if !matches!(child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<std::process::Child>> {
+        self.child.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Platform {
@@ -32,11 +92,14 @@ impl Platform {
         let stop = stopping.clone();
         threads.push(std::thread::spawn(move || supervise_nginx(&store, &stop)));
 
+        let restore = Restore::default();
         let store = ctx.store.clone();
         let stop = stopping.clone();
+        let reaped = restore.clone();
         threads.push(std::thread::spawn(move || {
             let ctx = Context::new(store, GlobalFlags::default());
             while !stop.load(Ordering::Relaxed) {
+                reaped.reap();
                 if let Err(e) = ctx.fire("scheduler-retire", &[]) {
                     eprintln!("{}", crate::output::warning(&format!("retire: {e}")));
                 }
@@ -44,20 +107,17 @@ impl Platform {
             }
         }));
 
-        threads.extend(super::events::spawn(ctx.store.clone(), stopping.clone()));
-
-        // Restore in a child process: SSH answers at once, and one app that
-        // cannot start does not hold up the others.
-        if let Ok(exe) = std::env::current_exe() {
-            let _ = std::process::Command::new(exe)
-                .args(["--quiet", "ps:restore", "--all"])
-                .stdin(std::process::Stdio::null())
-                .spawn();
-        }
+        threads.extend(super::events::spawn(
+            ctx.store.clone(),
+            stopping.clone(),
+            restore.clone(),
+        ));
+        restore.start();
         Ok(Platform {
             stopping,
             threads,
             nginx,
+            restore,
         })
     }
 
@@ -65,6 +125,7 @@ impl Platform {
     /// running: they are not children of the platform.
     pub fn stop(self) {
         self.stopping.store(true, Ordering::Relaxed);
+        self.restore.stop();
         self.nginx.quit();
         for thread in self.threads {
             let _ = thread.join();

@@ -145,11 +145,39 @@ fn unknown_flag_is_a_clear_error() {
     berth
         .cmd(["config:get", "--bogus", "demo", "A"])
         .fails(1)
-        .stderr_has(" !     unexpected argument '--bogus' found");
+        .stderr_is(" !     Invalid flag passed: --bogus\n");
     berth
         .cmd(["config:get", "--encoded", "demo", "A"])
         .fails(1)
-        .stderr_is(" !     unexpected argument '--encoded' found\n");
+        .stderr_is(" !     Invalid flag passed: --encoded\n");
+    berth
+        .cmd(["apps:create", "one", "two"])
+        .fails(1)
+        .stderr_is(" !     Unexpected argument: two\n");
+}
+
+#[test]
+fn help_anywhere_prints_the_commands_help() {
+    let berth = Berth::new();
+    berth.app("demo");
+    let help = berth.cmd(["apps:help"]).succeeds().stdout();
+    berth
+        .cmd(["apps:destroy", "demo", "--help"])
+        .succeeds()
+        .stdout_is(&help);
+    berth.cmd(["apps:exists", "demo"]).succeeds();
+}
+
+#[test]
+fn dokku_commands_berth_lacks_say_so() {
+    Berth::new()
+        .cmd(["builds:list", "demo"])
+        .fails(1)
+        .stderr_is(" !     builds:list is a Dokku command berth does not support yet\n");
+    Berth::new()
+        .cmd(["apps:craete", "demo"])
+        .fails(1)
+        .stderr_has("`apps:craete demo` is not a dokku command.");
 }
 
 #[test]

@@ -102,8 +102,11 @@ fn internal_commands_are_not_reachable_over_ssh_even_past_user_auth() {
     )
     .unwrap();
     std::fs::write(gate.join("user-auth"), "#!/usr/bin/env bash\nexit 0\n").unwrap();
-    std::fs::set_permissions(gate.join("user-auth"), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        gate.join("user-auth"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     berth
         .cmd(["plugin:install", &gate.display().to_string()])
         .succeeds();

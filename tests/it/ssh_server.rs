@@ -276,16 +276,35 @@ impl SshServer {
 /// would then outlive the test).
 impl Drop for SshServer {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok()
-                && wait_timeout(&mut self.child, Duration::from_secs(10)).is_some()
-            {
-                return;
-            }
+        // Gone already (a test killed it on purpose): what it left is the
+        // test's to look at.
+        let Ok(None) = self.child.try_wait() else {
+            return;
+        };
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok()
+            && wait_timeout(&mut self.child, Duration::from_secs(10)).is_some()
+        {
+            return;
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A server killed leaves its nginx running: stop it too, or it
+        // would hold its port for the rest of the run.
+        let runtime = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "BERTH_RUNTIME_DIR")
+            .map(|(_, v)| PathBuf::from(v));
+        if let Some(pid) = runtime
+            .and_then(|dir| std::fs::read_to_string(dir.join("nginx/nginx.pid")).ok())
+            .and_then(|pid| pid.trim().parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGQUIT,
+            );
+        }
     }
 }
 

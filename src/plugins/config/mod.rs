@@ -15,7 +15,7 @@ use crate::bounded;
 use crate::context::Context;
 use crate::dotenv::{self, Env};
 use crate::error::{Error, IoContext, Result};
-use crate::plugins::{Command, Plugin, parse_args};
+use crate::plugins::{Command, Plugin};
 use crate::store::Scope;
 
 pub use export::{render, single_quoted};
@@ -111,7 +111,7 @@ struct Args {
 impl Args {
     /// Parses, refusing flags the command does not take.
     fn parse(command: &str, allowed: &[&str], args: &[String]) -> Result<Args> {
-        let parsed: Args = parse_args(command, args)?;
+        let parsed: Args = crate::args::parse(command, args)?;
         let given = [
             ("global", parsed.global),
             ("merged", parsed.merged),
@@ -123,7 +123,7 @@ impl Args {
         ];
         for (flag, set) in given {
             if set && flag != "global" && !allowed.contains(&flag) {
-                return Err(Error::fail(format!("unexpected argument '--{flag}' found")));
+                return Err(Error::fail(format!("Invalid flag passed: --{flag}")));
             }
         }
         Ok(parsed)

@@ -84,7 +84,7 @@ pub static PLUGIN: Plugin = Plugin {
     triggers: &[
         ("post-domains-update", trigger_rebuild_if_deployed),
         ("post-proxy-ports-update", trigger_rebuild_if_deployed),
-        ("pre-delete", trigger_clear_config),
+        ("pre-delete", trigger_pre_delete),
         ("proxy-build-config", trigger_build_config),
         ("proxy-clear-config", trigger_clear_config),
         ("proxy-start", trigger_proxy_start),
@@ -351,6 +351,24 @@ fn trigger_proxy_start(ctx: &Context, _args: &[String]) -> Result<String> {
 fn trigger_build_config(ctx: &Context, args: &[String]) -> Result<String> {
     for app in apps_of(ctx, args.first())? {
         build_config(ctx, &app)?;
+    }
+    Ok(String::new())
+}
+
+/// `pre-delete APP`: the app's config goes, and its log files (the
+/// defaults and the paths set for it; never another app's).
+fn trigger_pre_delete(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    clear_config(ctx, &app)?;
+    for name in ["access-log-path", "error-log-path"] {
+        let property = properties::find(name).expect("a log path property");
+        let mut paths = vec![properties::default_for(property, &app)];
+        paths.push(computed(ctx, &app, name)?);
+        for path in paths {
+            if path != "off" && properties::check(property, &path, Some(&app)).is_ok() {
+                remove_file(std::path::Path::new(&path))?;
+            }
+        }
     }
     Ok(String::new())
 }

@@ -187,10 +187,14 @@ fn trigger_scheduler_retire(ctx: &Context, args: &[String]) -> Result<String> {
 fn trigger_scheduler_pre_restore(ctx: &Context, args: &[String]) -> Result<String> {
     let app = app_arg(ctx, args)?;
     let engine = Engine::connect()?;
-    // Not inside a deploy of this process: its new containers are not
-    // recorded yet and must not be swept.
+    // Only a deploy that was killed leaves its lock file behind (one that
+    // ends removes it), and only then can there be orphans: so a restore
+    // of many apps asks the engine for containers only for those. Never
+    // inside a deploy of this process: its new containers are not
+    // recorded yet.
     let lock_path = ctx.store.deploy_lock_path(&app);
-    if DeployLock::status(&lock_path)? == DeployLockStatus::Free
+    if lock_path.exists()
+        && DeployLock::status(&lock_path)? == DeployLockStatus::Free
         && let Ok(_lock) = DeployLock::try_acquire(&lock_path)?
     {
         sweep_orphans(ctx, &engine, &app)?;

@@ -1,0 +1,126 @@
+//! The argument layer: a command's arguments become its typed struct
+//! (clap derive) once, here, and a mistake reads in Dokku's words, never
+//! clap's. Dokku's global flags (`--quiet`, `--trace`, `--force`, `--app`)
+//! are taken out before, by [`crate::cli::Invocation`]; `--help` anywhere
+//! prints the command's help before parsing.
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+use crate::error::{Error, Result};
+
+/// Parses `args` (the words after `command`) into `T`.
+pub fn parse<T: clap::Parser>(command: &str, args: &[String]) -> Result<T> {
+    T::try_parse_from(std::iter::once(command).chain(args.iter().map(String::as_str)))
+        .map_err(|e| Error::fail(dokku_words(&e)))
+}
+
+/// A clap error as Dokku would say it.
+fn dokku_words(e: &clap::Error) -> String {
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument => match context(ContextKind::InvalidArg) {
+            Some(arg) if arg.starts_with('-') => format!("Invalid flag passed: {arg}"),
+            Some(arg) => format!("Unexpected argument: {arg}"),
+            None => "Unexpected argument".into(),
+        },
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            match (
+                context(ContextKind::InvalidArg),
+                context(ContextKind::InvalidValue),
+            ) {
+                (Some(arg), Some(value)) if value.is_empty() => {
+                    format!("{} requires a value", flag_name(&arg))
+                }
+                (Some(arg), Some(value)) => {
+                    format!("Invalid value for {}: {value}", flag_name(&arg))
+                }
+                _ => first_line(e),
+            }
+        }
+        ErrorKind::ArgumentConflict => match (
+            context(ContextKind::InvalidArg),
+            context(ContextKind::PriorArg),
+        ) {
+            (Some(a), Some(b)) => format!(
+                "Cannot specify both {} and {}",
+                flag_name(&b),
+                flag_name(&a)
+            ),
+            _ => first_line(e),
+        },
+        _ => first_line(e),
+    }
+}
+
+/// `--format <FORMAT>` → `--format`.
+fn flag_name(arg: &str) -> &str {
+    arg.split([' ', '=']).next().unwrap_or(arg)
+}
+
+fn first_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    let line = line.trim_start_matches("error: ");
+    let mut chars = line.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => "Invalid arguments".into(),
+    }
+}
+
+/// Whether `--help` or `-h` is among the words (before a `--`).
+pub fn wants_help(args: &[String]) -> bool {
+    args.iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--help" || a == "-h")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser, Debug)]
+    #[command(disable_help_flag = true)]
+    struct Sample {
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        parallel: Option<u32>,
+        app: Option<String>,
+    }
+
+    fn words(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn mistakes_read_in_dokkus_words() {
+        let fail = |args: &[&str]| {
+            parse::<Sample>("x:y", &words(args))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(fail(&["--bogus"]), "Invalid flag passed: --bogus");
+        assert_eq!(fail(&["demo", "extra"]), "Unexpected argument: extra");
+        assert_eq!(
+            fail(&["--parallel", "zero"]),
+            "Invalid value for --parallel: zero"
+        );
+        assert_eq!(fail(&["--format"]), "--format requires a value");
+        let ok: Sample = parse("x:y", &words(&["--all", "demo", "--parallel", "4"])).unwrap();
+        assert!(ok.all && ok.app.as_deref() == Some("demo") && ok.parallel == Some(4));
+    }
+
+    #[test]
+    fn help_is_found_anywhere_before_a_separator() {
+        assert!(wants_help(&words(&["demo", "--help"])));
+        assert!(wants_help(&words(&["-h"])));
+        assert!(!wants_help(&words(&["demo", "--", "--help"])));
+    }
+}
