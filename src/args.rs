@@ -72,6 +72,40 @@ fn first_line(e: &clap::Error) -> String {
     }
 }
 
+/// `PLUGIN:set [--global] <app> <key> [<value>…]`, Dokku's property
+/// setter: the words after the scope flag (app, key, value words).
+#[derive(clap::Parser, Debug)]
+#[command(disable_help_flag = true)]
+pub struct SetArgs {
+    #[arg(long)]
+    pub global: bool,
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    pub words: Vec<String>,
+}
+
+/// `[--all|<app>]` and `--parallel N`, the arguments of `ps:*` bulk
+/// commands; `rest` holds what follows the app (a process type).
+#[derive(clap::Parser, Debug)]
+#[command(disable_help_flag = true)]
+pub struct BulkArgs {
+    #[arg(long)]
+    pub all: bool,
+    /// How many apps at once (Dokku: `--parallel`; -1 is one per CPU).
+    #[arg(long, allow_hyphen_values = true)]
+    pub parallel: Option<i64>,
+    pub app: Option<String>,
+    pub rest: Vec<String>,
+}
+
+/// `[<app>] [--format F]`, the arguments of Dokku's list commands.
+#[derive(clap::Parser, Debug)]
+#[command(disable_help_flag = true)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub format: Option<String>,
+    pub app: Option<String>,
+}
+
 /// Whether `--help` or `-h` is among the words (before a `--`).
 pub fn wants_help(args: &[String]) -> bool {
     args.iter()

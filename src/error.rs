@@ -13,9 +13,6 @@ pub enum Error {
     /// Dokku's `dokku_log_fail`: the message, exit 1.
     #[error("{0}")]
     Fail(String),
-    /// A failure with an exit code of its own (Dokku's `DOKKU_FAIL_EXIT_CODE`).
-    #[error("{message}")]
-    FailWith { message: String, code: i32 },
     /// The named app does not exist: exit 20, as Dokku.
     #[error("App {0} does not exist")]
     AppMissing(String),
@@ -42,17 +39,10 @@ impl Error {
         Error::Fail(message.into())
     }
 
-    pub fn fail_with(code: i32, message: impl Into<String>) -> Self {
-        Error::FailWith {
-            message: message.into(),
-            code,
-        }
-    }
-
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::AppMissing(_) => 20,
-            Error::Silent(code) | Error::FailWith { code, .. } => *code,
+            Error::Silent(code) => *code,
             Error::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
             _ => 1,
         }

@@ -1,7 +1,8 @@
 //! Dokku's output conventions: `-----> ` info lines, `=====> ` headers,
 //! 7-space details on stdout, ` !     ` warnings on stderr.
 //!
-//! `--quiet` hides the `_quiet` variants, as `DOKKU_QUIET_OUTPUT` does.
+//! `--quiet` hides the `----->` and `=====>` lines and the `_quiet`
+//! variants, as `DOKKU_QUIET_OUTPUT` does.
 
 use std::io::{self, Write};
 
@@ -26,21 +27,14 @@ impl Output {
         self.line(text)
     }
 
-    /// `-----> text`
+    /// `-----> text`, hidden by `--quiet` (Dokku's `dokku_log_quiet`:
+    /// quiet output is the data, without the chatter).
     pub fn info1(&self, text: impl AsRef<str>) -> Result<()> {
-        self.line(format!("-----> {}", text.as_ref()))
-    }
-
-    pub fn info1_quiet(&self, text: impl AsRef<str>) -> Result<()> {
         self.line_quiet(format!("-----> {}", text.as_ref()))
     }
 
-    /// `=====> text`
+    /// `=====> text`, hidden by `--quiet`.
     pub fn info2(&self, text: impl AsRef<str>) -> Result<()> {
-        self.line(format!("=====> {}", text.as_ref()))
-    }
-
-    pub fn info2_quiet(&self, text: impl AsRef<str>) -> Result<()> {
         self.line_quiet(format!("=====> {}", text.as_ref()))
     }
 

@@ -28,10 +28,9 @@ pub struct Request {
 }
 
 /// Parses `[--global] <app> <key> [<value>]`.
-pub fn parse(ctx: &Context, args: Vec<String>) -> Result<Request> {
-    let global = args.iter().any(|a| a == "--global");
-    let args: Vec<String> = args.into_iter().filter(|a| a != "--global").collect();
-    let (scope, rest) = ctx.scope_and_rest(global, args)?;
+pub fn parse(ctx: &Context, command: &str, args: Vec<String>) -> Result<Request> {
+    let args: crate::args::SetArgs = crate::args::parse(command, &args)?;
+    let (scope, rest) = ctx.scope_and_rest(args.global, args.words)?;
     let mut rest = rest.into_iter();
     let key = rest
         .next()
@@ -71,7 +70,7 @@ pub fn store(
 /// Parses `[--global] <app> <key> [<value>]` and stores or deletes the
 /// property of `plugin`.
 pub fn run(ctx: &Context, plugin: &str, properties: &[Property], args: Vec<String>) -> Result<()> {
-    let request = parse(ctx, args)?;
+    let request = parse(ctx, &format!("{plugin}:set"), args)?;
     let Some(property) = properties.iter().find(|p| p.name == request.key) else {
         return Err(invalid_property(properties.iter().map(|p| p.name)));
     };

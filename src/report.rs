@@ -103,8 +103,7 @@ pub fn run(
 }
 
 fn print_rows(ctx: &Context, spec: &ReportSpec, app: &AppName, rows: &Rows) -> Result<()> {
-    ctx.out
-        .info2_quiet(format!("{app} {} information", spec.title))?;
+    ctx.out.info2(format!("{app} {} information", spec.title))?;
     let width = rows
         .iter()
         .map(|(flag, _)| flag.len())

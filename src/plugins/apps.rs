@@ -217,7 +217,7 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
             if apps.is_empty() {
                 return ctx.out.warn("You haven't deployed any applications yet");
             }
-            ctx.out.info2_quiet("My Apps")?;
+            ctx.out.info2("My Apps")?;
             apps.iter().try_for_each(|app| ctx.out.line(app.as_str()))
         }
         other => Err(Error::fail(format!(

@@ -154,9 +154,8 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let global = args.iter().any(|a| a == "--global");
-    let args: Vec<String> = args.into_iter().filter(|a| a != "--global").collect();
-    let (scope, rest) = ctx.scope_and_rest(global, args)?;
+    let args: crate::args::SetArgs = crate::args::parse("checks:set", &args)?;
+    let (scope, rest) = ctx.scope_and_rest(args.global, args.words)?;
     let key = rest
         .first()
         .ok_or_else(|| Error::fail("No property specified"))?;

@@ -27,7 +27,7 @@ pub mod standard;
 pub mod storage;
 
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::trigger::Handler;
 
 /// What runs a command: the context and the arguments after the command name.
@@ -90,24 +90,4 @@ pub fn find_command(name: &str) -> Option<&'static Command> {
         .chain(git::INTERNAL.iter())
         .chain(standard::INTERNAL.iter())
         .find(|c| c.name == name)
-}
-
-/// `[<app>] [--format F]`, the arguments of Dokku's list commands: the app
-/// word (if any) and the format (`default` when not given).
-pub fn app_and_format(args: Vec<String>, default: &str) -> Result<(Option<String>, String)> {
-    let mut app = None;
-    let mut format = default.to_string();
-    let mut words = args.into_iter();
-    while let Some(word) = words.next() {
-        if word == "--format" {
-            format = words.next().unwrap_or_default();
-        } else if let Some(value) = word.strip_prefix("--format=") {
-            format = value.to_string();
-        } else if app.is_none() {
-            app = Some(word);
-        } else {
-            return Err(Error::fail(format!("Unexpected argument: {word}")));
-        }
-    }
-    Ok((app, format))
 }

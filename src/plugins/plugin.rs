@@ -53,7 +53,7 @@ pub static PLUGIN: Plugin = Plugin {
         },
         Command {
             name: "plugin:list",
-            usage: "[--format text|json]",
+            usage: "[--format stdout|json]",
             description: "List installed plugins",
             run: list,
         },
@@ -142,10 +142,15 @@ fn installed_plugin(paths: &Paths, name: &str) -> Result<ExternalPlugin> {
 // ----- listing -----
 
 fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (extra, format) = crate::plugins::app_and_format(args, "text")?;
+    let crate::args::ListArgs { app: extra, format } = crate::args::parse("plugin:list", &args)?;
     if let Some(word) = extra {
         return Err(Error::fail(format!("Unexpected argument: {word}")));
     }
+    // Dokku's own value for the text list is `stdout`.
+    let format = match format.as_deref() {
+        None | Some("stdout") => "text".to_string(),
+        Some(other) => other.to_string(),
+    };
     let mut rows: Vec<(String, String, bool, String)> = CORE
         .iter()
         .map(|p| {

@@ -221,20 +221,19 @@ fn disable(ctx: &Context, args: Vec<String>) -> Result<()> {
 /// `proxy:set [--global] <app> <key> [<value>]`, plus Dokku's legacy
 /// `proxy:set <app> <type>`: a lone word that is not a property is a type.
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let global = args.iter().any(|a| a == "--global");
-    let rest: Vec<&String> = args.iter().filter(|a| *a != "--global").collect();
-    let words_after_scope = if global {
-        &rest[..]
+    let parsed: crate::args::SetArgs = crate::args::parse("proxy:set", &args)?;
+    let words_after_scope = if parsed.global {
+        &parsed.words[..]
     } else {
-        rest.get(1..).unwrap_or_default()
+        parsed.words.get(1..).unwrap_or_default()
     };
     if let [word] = words_after_scope
         && !PROPERTIES.iter().any(|p| p.name == word.as_str())
     {
-        let mut legacy: Vec<String> = if global {
+        let mut legacy: Vec<String> = if parsed.global {
             vec!["--global".into()]
         } else {
-            vec![rest[0].clone()]
+            vec![parsed.words[0].clone()]
         };
         legacy.push("type".into());
         legacy.push(word.to_string());

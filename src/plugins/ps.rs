@@ -29,7 +29,7 @@ pub static PLUGIN: Plugin = Plugin {
         },
         Command {
             name: "ps:rebuild",
-            usage: "[--all|<app>]",
+            usage: "[--all|<app>] [--parallel count]",
             description: "Rebuilds an app from source",
             run: rebuild,
         },
@@ -41,7 +41,7 @@ pub static PLUGIN: Plugin = Plugin {
         },
         Command {
             name: "ps:restart",
-            usage: "[--all|<app>] [<process-name>]",
+            usage: "[--all|<app>] [<process-name>] [--parallel count]",
             description: "Restart an app",
             run: restart,
         },
@@ -71,13 +71,13 @@ pub static PLUGIN: Plugin = Plugin {
         },
         Command {
             name: "ps:start",
-            usage: "[--all|<app>]",
+            usage: "[--all|<app>] [--parallel count]",
             description: "Start an app",
             run: start,
         },
         Command {
             name: "ps:stop",
-            usage: "[--all|<app>]",
+            usage: "[--all|<app>] [--parallel count]",
             description: "Stop an app",
             run: stop,
         },
@@ -149,12 +149,114 @@ fn trigger_post_create(ctx: &Context, args: &[String]) -> Result<String> {
     Ok(String::new())
 }
 
-/// `[--all|<app>]`: the apps a bulk command acts on.
-fn targets(ctx: &Context, args: &[String]) -> Result<Vec<AppName>> {
-    if args.iter().any(|a| a == "--all") {
-        return ctx.store.apps();
+/// The parsed `[--all|<app>] [--parallel N]` of a bulk command.
+struct Bulk {
+    apps: Vec<AppName>,
+    /// `--all` was given.
+    all: bool,
+    /// More than one: each app in a `berth` child, this many at once.
+    parallel: usize,
+    /// What follows the app (`ps:restart APP PROC`).
+    rest: Vec<String>,
+}
+
+fn bulk(ctx: &Context, command: &str, args: &[String]) -> Result<Bulk> {
+    let args: crate::args::BulkArgs = crate::args::parse(command, args)?;
+    let parallel = match args.parallel {
+        None | Some(0) | Some(1) => 1,
+        Some(-1) => std::thread::available_parallelism().map_or(1, usize::from),
+        Some(n) if n > 1 => usize::try_from(n).unwrap_or(1),
+        Some(n) => {
+            return Err(Error::fail(format!(
+                "Invalid value for --parallel: {n} (a number of apps, or -1 for one per CPU)"
+            )));
+        }
+    };
+    // With --all, every word is what follows the apps.
+    let (apps, rest) = if args.all {
+        let rest = args.app.into_iter().chain(args.rest).collect();
+        (ctx.store.apps()?, rest)
+    } else {
+        (vec![ctx.existing_app(args.app.as_deref())?], args.rest)
+    };
+    Ok(Bulk {
+        apps,
+        all: args.all,
+        parallel,
+        rest,
+    })
+}
+
+/// The bulk commands that take nothing after the app.
+fn bulk_without_rest(ctx: &Context, command: &str, args: &[String]) -> Result<Bulk> {
+    let bulk = bulk(ctx, command, args)?;
+    match bulk.rest.first() {
+        Some(extra) => Err(Error::fail(format!("Unexpected argument: {extra}"))),
+        None => Ok(bulk),
     }
-    Ok(vec![ctx.existing_app(args.first().map(String::as_str))?])
+}
+
+/// Runs `action` for every app of `bulk`: in turn, or with `--parallel N`
+/// as `berth COMMAND APP` children, N at a time (their output interleaves,
+/// as with Dokku's). Every app is tried; the failures are named at the end.
+fn for_each_app(
+    ctx: &Context,
+    command: &str,
+    bulk: Bulk,
+    action: impl Fn(&AppName) -> Result<()>,
+) -> Result<()> {
+    let mut failed = Vec::new();
+    if bulk.parallel <= 1 || bulk.apps.len() <= 1 {
+        for app in &bulk.apps {
+            if let Err(e) = action(app) {
+                if bulk.apps.len() == 1 {
+                    return Err(e);
+                }
+                ctx.out.warn(format!("{app}: {e}"))?;
+                failed.push(app.to_string());
+            }
+        }
+    } else {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::fail(format!("Unable to find the berth binary: {e}")))?;
+        for chunk in bulk.apps.chunks(bulk.parallel) {
+            let children: Vec<(AppName, std::io::Result<std::process::Child>)> = chunk
+                .iter()
+                .map(|app| {
+                    let mut child = std::process::Command::new(&exe);
+                    if ctx.flags.quiet {
+                        child.arg("--quiet");
+                    }
+                    if ctx.flags.trace {
+                        child.arg("--trace");
+                    }
+                    let spawned = child
+                        .arg(command)
+                        .arg(app.as_str())
+                        .args(&bulk.rest)
+                        .stdin(std::process::Stdio::null())
+                        .spawn();
+                    (app.clone(), spawned)
+                })
+                .collect();
+            for (app, child) in children {
+                let ok = child
+                    .and_then(|mut c| c.wait())
+                    .is_ok_and(|status| status.success());
+                if !ok {
+                    failed.push(app.to_string());
+                }
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::fail(format!(
+            "{command} failed for: {}",
+            failed.join(", ")
+        )))
+    }
 }
 
 /// Runs `action` on a deployed app; an undeployed one only warns.
@@ -167,51 +269,60 @@ fn on_deployed(ctx: &Context, app: &AppName, action: impl FnOnce() -> Result<()>
 }
 
 fn stop(ctx: &Context, args: Vec<String>) -> Result<()> {
-    for app in targets(ctx, &args)? {
-        on_deployed(ctx, &app, || {
+    let bulk = bulk_without_rest(ctx, "ps:stop", &args)?;
+    for_each_app(ctx, "ps:stop", bulk, |app| {
+        on_deployed(ctx, app, || {
             ctx.out.info1(format!("Stopping {app}"))?;
             ctx.fire("scheduler-stop", &[app.as_str()])?;
             ctx.fire("post-stop", &[app.as_str()]).map(drop)
-        })?;
-    }
-    Ok(())
+        })
+    })
 }
 
 fn start(ctx: &Context, args: Vec<String>) -> Result<()> {
-    for app in targets(ctx, &args)? {
-        on_deployed(ctx, &app, || {
-            if running(ctx, &app)? == "true" {
+    let bulk = bulk_without_rest(ctx, "ps:start", &args)?;
+    for_each_app(ctx, "ps:start", bulk, |app| {
+        on_deployed(ctx, app, || {
+            if running(ctx, app)? == "true" {
                 return ctx.out.warn(format!("App {app} already running"));
             }
             ctx.out.info1(format!("Starting {app}"))?;
             ctx.fire("deploy", &[app.as_str()]).map(drop)
-        })?;
-    }
-    Ok(())
+        })
+    })
 }
 
+/// `ps:restart [--all|<app>] [<process-type>] [--parallel N]`: with a
+/// process type, only its containers are replaced.
 fn restart(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let all = args.iter().any(|a| a == "--all");
-    let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    if all && !positional.is_empty() {
-        return Err(Error::fail(
-            "Unable to restart all apps when specifying a process name",
-        ));
-    }
-    for app in targets(ctx, &args)? {
-        on_deployed(ctx, &app, || {
+    let bulk = bulk(ctx, "ps:restart", &args)?;
+    let process = match bulk.rest.as_slice() {
+        [] => None,
+        [process] if !bulk.all => Some(process.clone()),
+        [_] => {
+            return Err(Error::fail(
+                "Unable to restart all apps when specifying a process name",
+            ));
+        }
+        [_, extra, ..] => return Err(Error::fail(format!("Unexpected argument: {extra}"))),
+    };
+    for_each_app(ctx, "ps:restart", bulk, |app| {
+        on_deployed(ctx, app, || {
             ctx.out.info1(format!("Restarting app {app}"))?;
-            ctx.fire("deploy", &[app.as_str()]).map(drop)
-        })?;
-    }
-    Ok(())
+            match &process {
+                Some(process) => ctx.fire("deploy", &[app.as_str(), "latest", process]),
+                None => ctx.fire("deploy", &[app.as_str()]),
+            }
+            .map(drop)
+        })
+    })
 }
 
 fn rebuild(ctx: &Context, args: Vec<String>) -> Result<()> {
-    for app in targets(ctx, &args)? {
-        ctx.fire("receive-app", &[app.as_str()])?;
-    }
-    Ok(())
+    let bulk = bulk_without_rest(ctx, "ps:rebuild", &args)?;
+    for_each_app(ctx, "ps:rebuild", bulk, |app| {
+        ctx.fire("receive-app", &[app.as_str()]).map(drop)
+    })
 }
 
 /// `ps:restore [<app>]`: starts every app that should run and does not
@@ -268,21 +379,48 @@ fn restore(ctx: &Context, args: Vec<String>) -> Result<()> {
     }
 }
 
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct RetireArgs {
+    #[arg(long)]
+    wait: bool,
+}
+
 fn retire(ctx: &Context, args: Vec<String>) -> Result<()> {
-    ctx.out.info1_quiet("Retiring old containers and images")?;
-    let wait = args.iter().any(|a| a == "--wait");
-    ctx.fire("scheduler-retire", if wait { &["--wait"] } else { &[] })?;
+    let args: RetireArgs = crate::args::parse("ps:retire", &args)?;
+    ctx.out.info1("Retiring old containers and images")?;
+    ctx.fire(
+        "scheduler-retire",
+        if args.wait { &["--wait"] } else { &[] },
+    )?;
     Ok(())
 }
 
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct ScaleArgs {
+    #[arg(long)]
+    skip_deploy: bool,
+    #[arg(long)]
+    format: Option<String>,
+    app: Option<String>,
+    tuples: Vec<String>,
+}
+
 fn scale(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let skip_deploy = args.iter().any(|a| a == "--skip-deploy");
-    let json = args
-        .windows(2)
-        .any(|w| w[0] == "--format" && w[1] == "json");
-    let mut words = args.iter().filter(|a| !a.starts_with("--") && *a != "json");
-    let app = ctx.existing_app(words.next().map(String::as_str))?;
-    let tuples: Vec<&String> = words.collect();
+    let args: ScaleArgs = crate::args::parse("ps:scale", &args)?;
+    let skip_deploy = args.skip_deploy;
+    let json = match args.format.as_deref() {
+        None | Some("stdout") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(Error::fail(format!(
+                "Invalid format specified: {other} (valid: json, stdout)"
+            )));
+        }
+    };
+    let app = ctx.existing_app(args.app.as_deref())?;
+    let tuples: Vec<&String> = args.tuples.iter().collect();
     let current = state::scale(&ctx.store, &app)?;
     if tuples.is_empty() {
         if json {

@@ -59,8 +59,16 @@ fn healthcheck(ctx: &Context, args: Vec<String>) -> Result<()> {
     crate::server::health::healthcheck(ctx, args)
 }
 
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct HelpArgs {
+    #[arg(long)]
+    all: bool,
+}
+
 fn help(ctx: &Context, args: Vec<String>) -> Result<()> {
-    print_help(ctx, args.iter().any(|a| a == "--all"))
+    let args: HelpArgs = crate::args::parse("help", &args)?;
+    print_help(ctx, args.all)
 }
 
 fn server(ctx: &Context, args: Vec<String>) -> Result<()> {

@@ -311,12 +311,13 @@ struct Listed<'a> {
 }
 
 fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, format) = crate::plugins::app_and_format(args, "text")?;
+    let crate::args::ListArgs { app, format } = crate::args::parse("storage:list", &args)?;
+    let format = format.unwrap_or_else(|| "text".to_string());
     let app = ctx.existing_app(app.as_deref())?;
     let mounts = read_mounts(ctx, &app)?;
     match format.as_str() {
         "text" => {
-            ctx.out.info1_quiet(format!("{app} volume bind-mounts:"))?;
+            ctx.out.info1(format!("{app} volume bind-mounts:"))?;
             for m in &mounts {
                 ctx.out.verbose(m.spec())?;
             }

@@ -192,3 +192,24 @@ fn closed_stdout_is_not_a_crash() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn quiet_hides_the_chatter_and_keeps_the_data() {
+    let berth = Berth::new();
+    berth
+        .cmd(["--quiet", "apps:create", "hush"])
+        .succeeds()
+        .stdout_is("");
+    berth
+        .cmd(["config:set", "--no-restart", "hush", "A=1", "--quiet"])
+        .succeeds()
+        .stdout_is("");
+    berth
+        .cmd(["--quiet", "config:get", "hush", "A"])
+        .succeeds()
+        .stdout_is("1\n");
+    berth
+        .cmd(["plugin:list", "--format", "stdout"])
+        .succeeds()
+        .stdout_has("  apps ");
+}

@@ -280,3 +280,63 @@ fn scale_run_logs_and_destroy() {
         .unwrap();
     assert!(images.stdout.is_empty(), "images left behind");
 }
+
+fn container(berth: &Berth, app: &str, dyno: &str) -> String {
+    std::fs::read_to_string(
+        berth
+            .dokku_root()
+            .join(app)
+            .join(format!("CONTAINER.{dyno}")),
+    )
+    .unwrap()
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn ps_restart_of_one_process_type_keeps_the_others() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let app = deployed(&berth, &source);
+    berth.cmd(["ps:scale", &app, "worker=1"]).succeeds();
+    let (web, worker) = (
+        container(&berth, &app, "web.1"),
+        container(&berth, &app, "worker.1"),
+    );
+    berth.cmd(["ps:restart", &app, "worker"]).succeeds();
+    assert_eq!(container(&berth, &app, "web.1"), web, "web kept");
+    assert_ne!(
+        container(&berth, &app, "worker.1"),
+        worker,
+        "worker replaced"
+    );
+    assert_eq!(web_answer(&berth, &app).0, 200);
+    berth
+        .cmd(["ps:restart", &app, "clock"])
+        .fails(1)
+        .stderr_is(&format!(
+            " !     Invalid process type specified ({app}.clock)\n"
+        ));
+    berth
+        .cmd(["ps:restart", "--all", "worker"])
+        .fails(1)
+        .stderr_is(" !     Unable to restart all apps when specifying a process name\n");
+}
+
+#[test]
+fn ps_restart_all_in_parallel_restarts_every_app() {
+    let berth = Berth::new();
+    let source = Source::new("hello");
+    let apps = [deployed(&berth, &source), deployed(&berth, &source)];
+    let before: Vec<String> = apps.iter().map(|a| container(&berth, a, "web.1")).collect();
+    berth
+        .cmd(["ps:restart", "--all", "--parallel", "2"])
+        .succeeds();
+    for (app, old) in apps.iter().zip(before) {
+        assert_ne!(container(&berth, app, "web.1"), old, "{app} restarted");
+    }
+    berth
+        .cmd(["ps:restart", "--all", "--parallel", "-5"])
+        .fails(1)
+        .stderr_has("Invalid value for --parallel: -5");
+}

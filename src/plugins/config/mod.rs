@@ -144,7 +144,7 @@ fn show(ctx: &Context, args: Vec<String>) -> Result<()> {
     let title = scope
         .app()
         .map_or("global".to_string(), |app| app.to_string());
-    ctx.out.info2_quiet(format!("{title} env vars"))?;
+    ctx.out.info2(format!("{title} env vars"))?;
     export::pretty(&env, "")
         .iter()
         .try_for_each(|line| ctx.out.line(line))
@@ -202,7 +202,7 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
         env.extend(updates.clone());
         ctx.store.write_env(&scope, &env)?;
     }
-    ctx.out.info1_quiet("Setting config vars")?;
+    ctx.out.info1("Setting config vars")?;
     for line in export::pretty(&updates, "       ") {
         ctx.out.line_quiet(line)?;
     }
@@ -227,10 +227,10 @@ fn unset(ctx: &Context, args: Vec<String>) -> Result<()> {
     };
     for key in &keys {
         if removed.contains(&key) {
-            ctx.out.info1_quiet(format!("Unsetting {key}"))?;
+            ctx.out.info1(format!("Unsetting {key}"))?;
         } else {
             ctx.out
-                .info1_quiet(format!("Skipping {key}, it is not set in the environment"))?;
+                .info1(format!("Skipping {key}, it is not set in the environment"))?;
         }
     }
     if removed.is_empty() {
@@ -249,7 +249,7 @@ fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
         old
     };
     for key in old.keys() {
-        ctx.out.info1_quiet(format!("Unsetting {key}"))?;
+        ctx.out.info1(format!("Unsetting {key}"))?;
     }
     config_updated(
         ctx,
@@ -265,7 +265,7 @@ fn import(ctx: &Context, args: Vec<String>) -> Result<()> {
     let (scope, rest) = ctx.scope_and_rest(a.global, a.rest)?;
     let source = rest.first().map_or("-", String::as_str);
     let text = if source == "-" {
-        ctx.out.info1_quiet("Reading config vars from stdin")?;
+        ctx.out.info1("Reading config vars from stdin")?;
         bounded::read_text(
             std::io::stdin(),
             bounded::CONFIG_IMPORT,
@@ -303,8 +303,7 @@ fn import(ctx: &Context, args: Vec<String>) -> Result<()> {
         ctx.store.write_env(&scope, &env)?;
     }
     for (key, value) in &imported {
-        ctx.out
-            .info1_quiet(format!("Setting config var {key}={value}"))?;
+        ctx.out.info1(format!("Setting config var {key}={value}"))?;
     }
     config_updated(ctx, &scope, a.no_restart, "set", imported.keys())
 }

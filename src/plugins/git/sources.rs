@@ -172,12 +172,24 @@ fn git_number(ctx: &Context, app: &AppName, key: &str, default: u64) -> Result<u
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(default))
 }
 
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct SyncArgs {
+    #[arg(long, conflicts_with = "build_if_changes")]
+    build: bool,
+    #[arg(long)]
+    build_if_changes: bool,
+    /// `<app> <repository> [<ref>]`.
+    #[arg(num_args = 0..=3)]
+    words: Vec<String>,
+}
+
 /// `git:sync [--build|--build-if-changes] <app> <repository> [<ref>]`:
 /// fetches with the real git (argv only), then optionally deploys.
 pub fn sync(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let build = args.iter().any(|a| a == "--build");
-    let build_if_changes = args.iter().any(|a| a == "--build-if-changes");
-    let words: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let args: SyncArgs = crate::args::parse("git:sync", &args)?;
+    let (build, build_if_changes) = (args.build, args.build_if_changes);
+    let words: Vec<&String> = args.words.iter().collect();
     let app = ctx.existing_app(words.first().map(|s| s.as_str()))?;
     let remote = words
         .get(1)

@@ -401,13 +401,21 @@ fn show_config(ctx: &Context, args: Vec<String>) -> Result<()> {
     ctx.out.raw(&text)
 }
 
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct ValidateArgs {
+    #[arg(long)]
+    clean: bool,
+    app: Option<String>,
+}
+
 fn validate_config(ctx: &Context, args: Vec<String>) -> Result<()> {
     let nginx = Nginx::new(&ctx.store);
-    let clean = args.iter().any(|a| a == "--clean");
-    let app = args.iter().find(|a| !a.starts_with("--"));
-    match app {
+    let args: ValidateArgs = crate::args::parse("nginx:validate-config", &args)?;
+    let clean = args.clean;
+    match args.app {
         Some(name) => {
-            let app = ctx.existing_app(Some(name))?;
+            let app = ctx.existing_app(Some(&name))?;
             let path = app_config(ctx, &app);
             if !path.exists() {
                 return Ok(());
@@ -429,7 +437,7 @@ fn reload(ctx: &Context, _args: Vec<String>) -> Result<()> {
 }
 
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let request = property_set::parse(ctx, args)?;
+    let request = property_set::parse(ctx, "nginx:set", args)?;
     let Some(property) = properties::find(&request.key) else {
         return Err(property_set::invalid_property(
             properties::PROPERTIES.iter().map(|p| p.name),
@@ -444,13 +452,18 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
 /// app's log (read from at most its last 1 MiB), then, with `-t`, what is
 /// appended. Only the app's own log files can be read ([`properties::check`]
 /// confines the paths).
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct LogsArgs {
+    #[arg(short = 't', long = "tail")]
+    follow: bool,
+    app: Option<String>,
+}
+
 fn tail(ctx: &Context, args: Vec<String>, which: &str) -> Result<()> {
-    let app = ctx.existing_app(
-        args.iter()
-            .find(|a| !a.starts_with('-'))
-            .map(String::as_str),
-    )?;
-    let follow = args.iter().any(|a| a == "-t" || a == "--tail");
+    let args: LogsArgs = crate::args::parse(&format!("nginx:{which}-logs"), &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
+    let follow = args.follow;
     let property = format!("{which}-log-path");
     let path = computed(ctx, &app, &property)?;
     if path == "off" {

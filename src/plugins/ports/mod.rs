@@ -192,7 +192,8 @@ fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, format) = crate::plugins::app_and_format(args, "stdout")?;
+    let crate::args::ListArgs { app, format } = crate::args::parse("ports:list", &args)?;
+    let format = format.unwrap_or_else(|| "stdout".to_string());
     let app = ctx.existing_app(app.as_deref())?;
     let maps = configured(ctx, &app)?;
     match format.as_str() {
@@ -201,7 +202,7 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
             if maps.is_empty() {
                 return Err(Error::fail("No port mappings configured for app"));
             }
-            ctx.out.info1_quiet(format!("Port mappings for {app}"))?;
+            ctx.out.info1(format!("Port mappings for {app}"))?;
             let mut rows = Vec::new();
             if !ctx.out.quiet {
                 rows.push(vec![
@@ -238,7 +239,7 @@ const JSON_FLAGS: &[(&str, &str)] = &[
 fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
     if let Some((flag, key)) = JSON_FLAGS
         .iter()
-        .find(|(flag, _)| args.iter().any(|a| a == flag))
+        .find(|(flag, _)| args.contains(&flag.to_string()))
     {
         return report_json_flag(ctx, flag, key, &args);
     }

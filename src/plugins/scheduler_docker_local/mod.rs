@@ -63,11 +63,14 @@ fn app_arg(ctx: &Context, args: &[String]) -> Result<AppName> {
     ctx.existing_app(args.first().map(String::as_str))
 }
 
-/// `deploy APP [TAG]` / `release-and-deploy APP [TAG]`.
+/// `deploy APP [TAG [PROC]]` / `release-and-deploy APP [TAG]`: with PROC,
+/// only that process type's containers are replaced (`ps:restart APP
+/// PROC`).
 fn trigger_deploy(ctx: &Context, args: &[String]) -> Result<String> {
     let app = app_arg(ctx, args)?;
     let tag = args.get(1).map_or("latest", String::as_str);
-    deploy(ctx, &app, tag)?;
+    let only = args.get(2).map(String::as_str).filter(|p| !p.is_empty());
+    deploy(ctx, &app, tag, only)?;
     Ok(String::new())
 }
 
@@ -146,7 +149,7 @@ fn trigger_app_restart(ctx: &Context, args: &[String]) -> Result<String> {
         return Ok(String::new());
     }
     ctx.out.info1(format!("Restarting app {app}"))?;
-    if let Err(e) = deploy(ctx, &app, "latest") {
+    if let Err(e) = deploy(ctx, &app, "latest", None) {
         ctx.out.warn(format!("Failure while restarting app: {e}"))?;
     }
     Ok(String::new())
@@ -173,7 +176,7 @@ fn trigger_scheduler_stop(ctx: &Context, args: &[String]) -> Result<String> {
 /// `scheduler-retire [--wait]`: stops the old containers whose time has
 /// come (with `--wait`, keeps going until none is left).
 fn trigger_scheduler_retire(ctx: &Context, args: &[String]) -> Result<String> {
-    if args.iter().any(|a| a == "--wait") {
+    if args.first().is_some_and(|a| a == "--wait") {
         retire::retire_until_empty(ctx)?;
     } else {
         retire::retire_due(ctx)?;
@@ -352,7 +355,7 @@ struct Release {
 /// one step (undone if nginx refuses); then the old containers retire
 /// after `wait-to-retire` seconds. Any failure before the switch removes
 /// only the new containers: the running release is never touched.
-pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
+pub fn deploy(ctx: &Context, app: &AppName, tag: &str, only: Option<&str>) -> Result<()> {
     let _lock = ctx.deploy_lock(app)?;
     ctx.fire("pre-deploy", &[app.as_str(), tag])?;
     let engine = Engine::connect()?;
@@ -375,8 +378,17 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
     ctx.out
         .info1(format!("Deploying {app} via the docker-local scheduler..."))?;
     let scale = state::scale(&ctx.store, app)?;
+    if let Some(only) = only
+        && !scale.iter().any(|(kind, _)| kind == only)
+    {
+        return Err(Error::fail(format!(
+            "Invalid process type specified ({app}.{only})"
+        )));
+    }
+    // With a process type given, the others keep their containers.
+    let replaced = |kind: &str| only.is_none_or(|only| only == kind);
     let mut started: Vec<Started> = Vec::new();
-    for (kind, count) in &scale {
+    for (kind, count) in scale.iter().filter(|(kind, _)| replaced(kind)) {
         let count = if kind != "web" && *count > 0 && release.procfile.command(kind).is_none() {
             ctx.out.warn(format!(
                 "Skipping {kind} as it is missing from the current Procfile"
@@ -408,7 +420,7 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
 
     // The switch: state files first (the proxy reads them), then the proxy.
     let before = state::snapshot(&ctx.store, app)?;
-    let switched = switch(ctx, app, &started, &release);
+    let switched = switch(ctx, app, &started, &release, &replaced);
     if let Err(e) = switched {
         before.restore(&ctx.store, app)?;
         discard(&engine, &started);
@@ -417,7 +429,7 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str) -> Result<()> {
 
     // Names follow the release: the old holder of a name steps aside.
     let mut retiring = Vec::new();
-    for dyno in before.dynos() {
+    for dyno in before.dynos().filter(|d| replaced(&d.kind)) {
         if let Some(id) = before.container(dyno) {
             retiring.push(id.to_string());
         }
@@ -509,9 +521,15 @@ fn discard(engine: &Engine, started: &[Started]) {
 
 /// Points the state files at the new containers (dropping dynos beyond
 /// the scale) and rebuilds the proxy config.
-fn switch(ctx: &Context, app: &AppName, started: &[Started], release: &Release) -> Result<()> {
+fn switch(
+    ctx: &Context,
+    app: &AppName,
+    started: &[Started],
+    release: &Release,
+    replaced: &dyn Fn(&str) -> bool,
+) -> Result<()> {
     for dyno in state::dynos(&ctx.store, app)? {
-        if !started.iter().any(|s| s.dyno == dyno) {
+        if replaced(&dyno.kind) && !started.iter().any(|s| s.dyno == dyno) {
             state::forget(&ctx.store, app, &dyno)?;
         }
     }
@@ -675,7 +693,7 @@ fn check(
     }
     let mode = health::mode(ctx, app, &dyno.kind)?;
     if mode != health::Mode::Checked {
-        ctx.out.info2_quiet(format!(
+        ctx.out.info2(format!(
             "Zero downtime checks have been skipped ({})",
             dyno.name()
         ))?;
