@@ -175,15 +175,14 @@ pub fn changes_state(command: &str) -> bool {
         return false;
     }
     // A bare plugin name runs its list or report (`dokku apps`).
-    !(crate::plugins::find_command(command).is_none()
-        && crate::plugins::find_plugin(command).is_some())
+    !(crate::commands::find(command).is_none() && crate::plugins::find_plugin(command).is_some())
 }
 
 /// The command line as the log may hold it.
 pub fn redact(command: &str, args: &[String]) -> Vec<String> {
     const HIDDEN: &str = "…";
     let mut words = vec![command.to_string()];
-    let known = crate::plugins::find_command(command).is_some() || !command.contains(':');
+    let known = crate::commands::find(command).is_some() || !command.contains(':');
     match command {
         // The app, then the user's command line: it may hold anything.
         "run" | "run:detached" | "enter" => {

@@ -1,5 +1,5 @@
 //! berth's key store: Dokku's own `$DOKKU_ROOT/.ssh/authorized_keys`, in
-//! sshcommand's format (reference §10), one line per key:
+//! sshcommand's format, one line per key:
 //!
 //! ```text
 //! command="FINGERPRINT=SHA256:… NAME=\"admin\" `cat /home/dokku/.sshcommand` $SSH_ORIGINAL_COMMAND",no-agent-forwarding,… ssh-ed25519 AAAA… comment

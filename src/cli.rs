@@ -190,7 +190,7 @@ fn dispatch(ctx: &Context, command: String, args: Vec<String>) -> Result<()> {
     if let Some(plugin) = command.strip_suffix(":help").and_then(plugins::find_plugin) {
         return standard::print_plugin_help(ctx, plugin);
     }
-    if let Some(found) = plugins::find_command(&command) {
+    if let Some(found) = crate::commands::find(&command) {
         if wants_help && found.name != "help" {
             let plugin_name = found.name.split(':').next().unwrap_or(found.name);
             if let Some(plugin) = plugins::find_plugin(plugin_name) {

@@ -84,6 +84,15 @@ impl Context {
         self.bus.fire(self, trigger, args)
     }
 
+    /// Fires `trigger`; each answer separately, with who gave it.
+    pub fn fire_each(
+        &self,
+        trigger: &str,
+        args: &[&str],
+    ) -> Result<Vec<(crate::trigger::Origin, String)>> {
+        self.bus.fire_each(self, trigger, args)
+    }
+
     /// The one gate for app names that must name an existing app: checks
     /// the name (exit 1) and the app's existence (exit 20).
     pub fn existing_app(&self, name: Option<&str>) -> Result<AppName> {

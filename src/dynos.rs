@@ -4,6 +4,7 @@
 //! `run`, `logs`, `enter` and the proxy read them (Dokku's common functions
 //! play this part).
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use crate::app_name::AppName;
@@ -104,6 +105,37 @@ pub fn address(store: &Store, app: &AppName, dyno: &Dyno) -> Option<(String, Str
         read(&dir, &format!("IP.{}", dyno.name()))?,
         read(&dir, &format!("PORT.{}", dyno.name()))?,
     ))
+}
+
+/// A running web container as the proxy reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub index: u32,
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// The app's web listeners (`IP.web.<n>` + `PORT.web.<n>`), by index.
+/// Only well-formed addresses count: these files end up in nginx's config
+/// and in clickable URLs.
+pub fn web_listeners(store: &Store, app: &AppName) -> Vec<Listener> {
+    let dir = store.app_dir(app);
+    let mut found: Vec<Listener> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let index = name.to_str()?.strip_prefix("IP.web.")?;
+            Some(Listener {
+                index: index.parse().ok()?,
+                ip: read(&dir, &format!("IP.web.{index}"))?.parse().ok()?,
+                port: read(&dir, &format!("PORT.web.{index}"))?.parse().ok()?,
+            })
+        })
+        .collect();
+    found.sort_by_key(|listener| listener.index);
+    found
 }
 
 pub fn record(

@@ -1,8 +1,9 @@
 //! Container-mode paths: the one translation from a path berth sees to the
-//! path the Docker engine must be given for a bind mount.
+//! path the Docker engine must be given for a bind mount, and the type
+//! ([`HostPath`]) that only this translation makes.
 //!
 //! On the host the two are the same. When berth runs in a container (the
-//! platform container of reference §8), the engine is the host's: a bind
+//! platform container), the engine is the host's: a bind
 //! source must be a *host* path, while berth sees its state under
 //! `$DOKKU_ROOT` and `$DOKKU_LIB_ROOT`, which are mounted from elsewhere.
 //! Those two prefixes are replaced by `DOKKU_HOST_ROOT` and
@@ -11,8 +12,8 @@
 //! once per process. Paths outside both roots are host paths already (an
 //! admin may mount any host folder, as in Dokku).
 //!
-//! Architecture invariant: every path handed to the Docker engine goes
-//! through [`to_host_path`]; nothing else rewrites paths.
+//! Architecture invariant: every path handed to the Docker engine is a
+//! [`HostPath`], and only [`resolve`] (through [`to_host_path`]) makes one.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
@@ -21,7 +22,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::store::Store;
 
-/// Where the platform container mounts its one volume (reference §8): it
+/// Where the platform container mounts its one volume: it
 /// holds `home/dokku` and `var/lib/dokku`.
 pub const PLATFORM_MOUNT: &str = "/mnt/dokku";
 
@@ -49,6 +50,50 @@ pub enum Translation {
         variable: &'static str,
         root: PathBuf,
     },
+}
+
+/// A path the Docker engine may be given as a bind or device source: a
+/// path on the engine's host. Only [`resolve`] makes one, so a container
+/// request cannot carry a path that skipped the translation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPath(PathBuf);
+
+impl HostPath {
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path as the engine's API takes it: text.
+    pub fn to_engine(&self) -> Result<String> {
+        self.0.to_str().map(str::to_string).ok_or_else(|| {
+            Error::fail(format!(
+                "Unable to mount {}: the host path is not UTF-8",
+                self.0.display()
+            ))
+        })
+    }
+}
+
+/// The one translation: `path`, as berth sees it, as a [`HostPath`] under
+/// `roots`. Refuses relative paths and `..` components (their meaning
+/// would differ on the two sides), and paths under a root whose host path
+/// is unknown.
+pub fn resolve(path: &Path, roots: &[Root]) -> Result<HostPath> {
+    if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
+        return Err(Error::fail(format!(
+            "Unable to mount {}: a mount source must be an absolute path without '..'",
+            path.display()
+        )));
+    }
+    match translate(path, roots) {
+        Translation::Unchanged => Ok(HostPath(path.to_path_buf())),
+        Translation::Host(host) => Ok(HostPath(host)),
+        Translation::Unknown { variable, root } => Err(Error::fail(format!(
+            "Unable to tell the host path of {}: set {variable} to the host folder mounted at {} (or mount one volume at {PLATFORM_MOUNT})",
+            path.display(),
+            root.display()
+        ))),
+    }
 }
 
 /// The prefix rule, free of the environment: a path under a root (whole
@@ -98,19 +143,12 @@ pub fn in_container() -> bool {
     }
 }
 
-/// The path the engine must be given for `path`, a path berth sees.
-/// Identity on the host; in a container, see the module documentation.
-/// Refuses relative paths and `..` components (their meaning would differ
-/// on the two sides), and paths under a root whose host path is unknown.
-pub fn to_host_path(store: &Store, path: &Path) -> Result<PathBuf> {
-    if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
-        return Err(Error::fail(format!(
-            "Unable to mount {}: a mount source must be an absolute path without '..'",
-            path.display()
-        )));
-    }
+/// The path the engine must be given for `path`, a path berth sees:
+/// [`resolve`] with this process's roots. Identity on the host; in a
+/// container, see the module documentation.
+pub fn to_host_path(store: &Store, path: &Path) -> Result<HostPath> {
     if !in_container() {
-        return Ok(path.to_path_buf());
+        return resolve(path, &[]);
     }
     let var = |name: &str| {
         std::env::var_os(name)
@@ -135,15 +173,7 @@ pub fn to_host_path(store: &Store, path: &Path) -> Result<PathBuf> {
         roots[0].host.get_or_insert(home);
         roots[1].host.get_or_insert(lib);
     }
-    match translate(path, &roots) {
-        Translation::Unchanged => Ok(path.to_path_buf()),
-        Translation::Host(host) => Ok(host),
-        Translation::Unknown { variable, root } => Err(Error::fail(format!(
-            "Unable to tell the host path of {}: set {variable} to the host folder mounted at {} (or mount one volume at {PLATFORM_MOUNT})",
-            path.display(),
-            root.display()
-        ))),
-    }
+    resolve(path, &roots)
 }
 
 /// The host roots from berth's own `/mnt/dokku` mount, asked of the engine
@@ -274,5 +304,29 @@ mod tests {
             ))
         );
         assert_eq!(platform_host_roots(&mounts[..1]), None);
+    }
+
+    #[test]
+    fn resolve_refuses_what_means_something_else_on_the_host() {
+        let r = roots(Some("/h"), None);
+        assert_eq!(
+            resolve(Path::new("/home/dokku/x"), &r).unwrap().as_path(),
+            Path::new("/h/x")
+        );
+        assert_eq!(
+            resolve(Path::new("/srv/x"), &r)
+                .unwrap()
+                .to_engine()
+                .unwrap(),
+            "/srv/x"
+        );
+        for bad in ["srv/x", "/srv/../etc"] {
+            let message = resolve(Path::new(bad), &r).unwrap_err().to_string();
+            assert!(message.contains("absolute path without '..'"), "{message}");
+        }
+        let message = resolve(Path::new("/var/lib/dokku/x"), &r)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("set DOKKU_LIB_HOST_ROOT"), "{message}");
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! See ARCHITECTURE.md for the map of this crate.
 
+/// The Dokku release whose interface berth matches.
+pub const DOKKU_VERSION: &str = "0.38.27";
+
 pub mod access;
 pub mod app_name;
 pub mod app_network;
@@ -11,6 +14,8 @@ pub mod authorized_keys;
 pub mod bounded;
 pub mod caller;
 pub mod cli;
+pub mod commands;
+pub mod container_spec;
 pub mod context;
 pub mod docker_args;
 pub mod dokku_commands;

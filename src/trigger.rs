@@ -21,6 +21,14 @@ enum Answer<'a> {
     External(&'a ExternalPlugin, PathBuf),
 }
 
+/// Who gave an answer: berth's own code, or an external plugin's
+/// executable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Core,
+    External,
+}
+
 /// An in-process trigger handler: gets the trigger's arguments, returns
 /// what a plugin executable would print on stdout.
 pub type Handler = fn(&Context, &[String]) -> Result<String>;
@@ -57,6 +65,22 @@ impl TriggerBus {
 
     /// Fires `trigger` with `args`; returns the handlers' concatenated output.
     pub fn fire(&self, ctx: &Context, trigger: &str, args: &[&str]) -> Result<String> {
+        Ok(self
+            .fire_each(ctx, trigger, args)?
+            .into_iter()
+            .map(|(_, output)| output)
+            .collect())
+    }
+
+    /// Fires `trigger` with `args`; returns each handler's output with who
+    /// gave it, in the order they ran (for answers whose trust depends on
+    /// the answerer, such as mounts).
+    pub fn fire_each(
+        &self,
+        ctx: &Context,
+        trigger: &str,
+        args: &[&str],
+    ) -> Result<Vec<(Origin, String)>> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         if ctx.flags.trace {
             eprintln!("+ trigger {trigger} {}", args.join(" "));
@@ -73,16 +97,17 @@ impl TriggerBus {
             }
         }
         answers.sort_by_key(|(name, _)| *name);
-        let mut output = String::new();
+        let mut outputs = Vec::new();
         for (_, answer) in answers {
-            output.push_str(&match answer {
-                Answer::Core(handler) => handler(ctx, &args)?,
-                Answer::External(plugin, executable) => {
-                    external::run_trigger(ctx, plugin, &executable, trigger, &args)?
-                }
+            outputs.push(match answer {
+                Answer::Core(handler) => (Origin::Core, handler(ctx, &args)?),
+                Answer::External(plugin, executable) => (
+                    Origin::External,
+                    external::run_trigger(ctx, plugin, &executable, trigger, &args)?,
+                ),
             });
         }
-        Ok(output)
+        Ok(outputs)
     }
 
     /// The plugins that answer `trigger`, in the order they run.

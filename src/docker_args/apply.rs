@@ -3,7 +3,7 @@
 //! host-path translation, and extra networks are joined besides berth's.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::mounts::VolumeSource;
 use super::run::RunOption;
@@ -11,11 +11,12 @@ use crate::engine::models::{
     ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkingConfig,
 };
 use crate::error::{Error, Result};
+use crate::host_path::HostPath;
 
 pub(super) fn apply_run_option(
     option: &RunOption,
     body: &mut ContainerCreateBody,
-    to_host: &dyn Fn(&Path) -> Result<PathBuf>,
+    to_host: &dyn Fn(&Path) -> Result<HostPath>,
 ) -> Result<()> {
     match option {
         RunOption::Env(key, value) => {
@@ -39,7 +40,7 @@ pub(super) fn apply_run_option(
 fn apply_host_option(
     option: &RunOption,
     host: &mut HostConfig,
-    to_host: &dyn Fn(&Path) -> Result<PathBuf>,
+    to_host: &dyn Fn(&Path) -> Result<HostPath>,
 ) -> Result<()> {
     match option {
         RunOption::AddHost(entry) => push(&mut host.extra_hosts, entry.clone()),
@@ -190,14 +191,8 @@ fn insert(map: &mut Option<HashMap<String, String>>, key: &str, value: &str) {
         .insert(key.to_string(), value.to_string());
 }
 
-fn host_path(to_host: &dyn Fn(&Path) -> Result<PathBuf>, path: &Path) -> Result<String> {
-    let host = to_host(path)?;
-    host.to_str().map(str::to_string).ok_or_else(|| {
-        Error::fail(format!(
-            "Unable to mount {}: the host path is not UTF-8",
-            host.display()
-        ))
-    })
+fn host_path(to_host: &dyn Fn(&Path) -> Result<HostPath>, path: &Path) -> Result<String> {
+    to_host(path)?.to_engine()
 }
 #[cfg(test)]
 mod tests {
@@ -263,7 +258,7 @@ mod tests {
     #[test]
     fn to_host_failures_stop_apply() {
         let options = RunOptions::parse("-v /srv:/srv", &[OptionClass::HostMounts]).unwrap();
-        let refuse = |_: &Path| -> Result<PathBuf> { Err(Error::fail("unknown host root")) };
+        let refuse = |_: &Path| -> Result<HostPath> { Err(Error::fail("unknown host root")) };
         let mut body = berth_body();
         let message = options.apply(&mut body, &refuse).unwrap_err().to_string();
         assert_eq!(message, "unknown host root");

@@ -230,6 +230,7 @@ mod fixtures {
     use super::{OptionClass, RunOptions};
     use crate::engine::models::{ContainerCreateBody, HostConfig};
     use crate::error::Result;
+    use crate::host_path::{self, HostPath, Root};
 
     pub(super) const NONE: &[OptionClass] = &[];
 
@@ -251,9 +252,15 @@ mod fixtures {
         }
     }
 
-    /// Marks translated host paths so a test sees the translation happened.
-    pub(super) fn to_host(path: &Path) -> Result<PathBuf> {
-        Ok(Path::new("/host").join(path.strip_prefix("/").expect("absolute")))
+    /// Marks translated host paths so a test sees the translation happened:
+    /// everything is under one root whose host path is `/host`.
+    pub(super) fn to_host(path: &Path) -> Result<HostPath> {
+        let root = Root {
+            container: PathBuf::from("/"),
+            host: Some(PathBuf::from("/host")),
+            variable: "DOKKU_HOST_ROOT",
+        };
+        host_path::resolve(path, &[root])
     }
 
     pub(super) fn applied_with(text: &str, allowed: &[OptionClass]) -> ContainerCreateBody {

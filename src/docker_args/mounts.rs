@@ -265,7 +265,7 @@ mod tests {
             host.binds.unwrap(),
             vec![
                 "/home/dokku/demo/data:/data",
-                "/host/:/host",
+                "/host:/host",
                 "/host/srv/data:/data:ro,rslave"
             ]
         );

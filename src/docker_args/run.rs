@@ -4,7 +4,7 @@
 //! container body (see `apply`).
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::apply::{apply_run_option, join_networks};
 use super::mounts::{Volume, mount, volume};
@@ -116,6 +116,25 @@ impl RunOptions {
         Ok(RunOptions { options })
     }
 
+    /// Bind mounts given as lines of `SOURCE:TARGET[:MODE]`, as the
+    /// `storage-app-mounts` trigger answers them: each line is the value of
+    /// one `-v`, checked as `-v` is (a host folder needs the host-mounts
+    /// class unless `allowed` has it).
+    pub fn parse_volumes(text: &str, allowed: &[OptionClass]) -> Result<RunOptions> {
+        let options = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(|line| volume("-v", line, allowed).map(RunOption::Volume))
+            .collect::<Result<_>>()?;
+        Ok(RunOptions { options })
+    }
+
+    /// Adds `other`'s options after these (they win where both set one).
+    pub fn extend(&mut self, other: RunOptions) {
+        self.options.extend(other.options);
+    }
+
     /// Applies the options to a container body berth already filled in (env,
     /// labels, binds, host config, ...). A single-valued option (`--memory`,
     /// `--restart`, `--init`, a label, a sysctl, ...) replaces berth's value
@@ -132,7 +151,7 @@ impl RunOptions {
     pub fn apply(
         &self,
         body: &mut ContainerCreateBody,
-        to_host: &dyn Fn(&Path) -> Result<PathBuf>,
+        to_host: &dyn Fn(&Path) -> Result<crate::host_path::HostPath>,
     ) -> Result<()> {
         let mut networks: Vec<&str> = Vec::new();
         let mut aliases: Vec<&str> = Vec::new();

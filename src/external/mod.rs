@@ -1,4 +1,4 @@
-//! External plugins: Dokku's on-disk plugin format (reference §9).
+//! External plugins: Dokku's on-disk plugin format.
 //!
 //! A plugin is a folder `$PLUGIN_PATH/available/<name>` with a
 //! `plugin.toml`, and is enabled by a link `$PLUGIN_PATH/enabled/<name>`.
@@ -338,7 +338,7 @@ pub fn asker() -> (String, String) {
     )
 }
 
-/// The environment Dokku gives a plugin executable (reference §9): the
+/// The environment Dokku gives a plugin executable: the
 /// roots, the plugin folders, output and trace flags, who is asking, and a
 /// `PATH` that starts with `dokku` and `plugn`.
 pub fn environment(ctx: &Context) -> Vec<(String, String)> {

@@ -193,25 +193,18 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
                 items.join(",")
             })
         };
-        let app_wait = ctx
+        let wait = ctx
             .store
-            .property("checks", &Scope::App(app.clone()), "wait-to-retire")?
-            .unwrap_or_default();
-        let global_wait = ctx
-            .store
-            .property("checks", &Scope::Global, "wait-to-retire")?
-            .unwrap_or_default();
-        let computed = [&app_wait, &global_wait]
-            .into_iter()
-            .find(|v| !v.is_empty())
-            .cloned()
-            .unwrap_or_else(|| "60".into());
+            .layered_property("checks", app, "wait-to-retire")?;
         let rows: Rows = vec![
             ("--checks-disabled-list".into(), shown("disabled")?),
             ("--checks-skipped-list".into(), shown("skipped")?),
-            ("--checks-wait-to-retire".into(), app_wait),
-            ("--checks-global-wait-to-retire".into(), global_wait),
-            ("--checks-computed-wait-to-retire".into(), computed),
+            ("--checks-wait-to-retire".into(), wait.app.clone()),
+            ("--checks-global-wait-to-retire".into(), wait.global.clone()),
+            (
+                "--checks-computed-wait-to-retire".into(),
+                wait.computed("60"),
+            ),
         ];
         Ok(rows)
     })

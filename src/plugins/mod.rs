@@ -81,13 +81,12 @@ pub fn find_plugin(name: &str) -> Option<&'static Plugin> {
     CORE.iter().copied().find(|p| p.name == name)
 }
 
-/// A command by its full name: a plugin's, or one of the internal ones git
-/// runs (`git-receive-pack`, `git-hook`) or the image's health check runs
-/// (`healthcheck`), which help does not list.
+/// A plugin's command by its full name, or one of the internal ones git
+/// runs (`git-receive-pack`, `git-hook`), which help does not list. The
+/// platform's own commands are in [`crate::commands`].
 pub fn find_command(name: &str) -> Option<&'static Command> {
     CORE.iter()
         .flat_map(|p| p.commands.iter())
         .chain(git::INTERNAL.iter())
-        .chain(standard::INTERNAL.iter())
         .find(|c| c.name == name)
 }

@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::docker_args::{self, OptionClass};
 use crate::error::{Error, IoContext, Result};
 use crate::external::{self, ExternalPlugin, Paths, bundled};
-use crate::plugins::{CORE, Command, Plugin, standard};
+use crate::plugins::{CORE, Command, Plugin};
 use crate::property_set::{self, Property, Reach};
 
 pub static PLUGIN: Plugin = Plugin {
@@ -156,7 +156,7 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
         .map(|p| {
             (
                 p.name.to_string(),
-                standard::DOKKU_VERSION.to_string(),
+                crate::DOKKU_VERSION.to_string(),
                 true,
                 format!("berth core: {}", p.description),
             )

@@ -128,13 +128,10 @@ fn property(ctx: &Context, scope: &Scope, key: &str) -> Result<String> {
 
 /// The app's value, else the global one, else `default`.
 fn computed(ctx: &Context, app: &AppName, key: &str, default: &str) -> Result<String> {
-    for scope in [Scope::App(app.clone()), Scope::Global] {
-        let value = property(ctx, &scope, key)?;
-        if !value.is_empty() {
-            return Ok(value);
-        }
-    }
-    Ok(default.to_string())
+    Ok(ctx
+        .store
+        .layered_property("proxy", app, key)?
+        .computed(default))
 }
 
 fn is_enabled(ctx: &Context, app: &AppName) -> Result<bool> {

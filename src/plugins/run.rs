@@ -1,18 +1,15 @@
 //! Dokku's `run` and `enter` plugins: a one-off container from the current
 //! release, and a command inside a running container.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use crate::app_name::AppName;
 use crate::app_network;
+use crate::container_spec::{ContainerSpec, Role};
 use crate::context::Context;
-use crate::docker_args::RunOptions;
 use crate::dynos as state;
 use crate::engine::Engine;
-use crate::engine::models::{ContainerCreateBody, HostConfig};
 use crate::error::{Error, Result};
-use crate::host_path::to_host_path;
 use crate::plugins::{Command, Plugin};
 use crate::procfile::Procfile;
 
@@ -103,42 +100,20 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         }
     }
     let cmd = resolve_command(ctx, &app, command, &env)?;
-    let labels = HashMap::from([
-        ("com.dokku.app-name".to_string(), app.to_string()),
-        ("com.dokku.container-type".to_string(), "run".to_string()),
-        ("com.dokku.dyno".to_string(), dyno.clone()),
-        ("dokku".to_string(), String::new()),
-    ]);
-    let binds = ctx.fire("storage-app-mounts", &[app.as_str(), "run"])?;
-    let binds = binds.lines().map(str::to_string).collect();
     let engine = Engine::connect()?;
-    let network = app_network::ensure(ctx, &engine)?;
-    let mut body = ContainerCreateBody {
-        image: Some(format!("dokku/{app}:latest")),
+    let spec = ContainerSpec {
+        app: app.clone(),
+        tag: "latest".into(),
+        role: Role::Run {
+            dyno: dyno.clone(),
+            tty,
+        },
         cmd,
-        env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(labels),
-        tty: Some(tty),
-        open_stdin: Some(true),
-        stdin_once: Some(true),
-        attach_stdin: Some(true),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        host_config: Some(HostConfig {
-            init: Some(true),
-            network_mode: Some(network.id),
-            binds: Some(binds),
-            ..Default::default()
-        }),
-        ..Default::default()
+        env,
+        restart_policy: None,
+        network: app_network::ensure(ctx, &engine)?.id,
     };
-    RunOptions::from_plugins(
-        ctx,
-        "run",
-        &[app.as_str(), "latest"],
-        &[app.as_str(), "dockerfile", "latest"],
-    )?
-    .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
+    let body = spec.body(ctx)?;
     let id = engine.create_container(&format!("{app}.{dyno}"), body)?;
     let result = ctx
         .fire("post-container-create", &["app", &id, app.as_str(), "run"])

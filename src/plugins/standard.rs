@@ -1,12 +1,10 @@
 //! Dokku's `00_dokku-standard`: `help`, `version`, `url` and `urls`.
 
+use crate::DOKKU_VERSION;
 use crate::context::Context;
 use crate::error::Result;
 use crate::output::columns;
 use crate::plugins::{CORE, Command, Plugin};
-
-/// The Dokku release whose interface berth matches.
-pub const DOKKU_VERSION: &str = "0.38.27";
 
 pub static PLUGIN: Plugin = Plugin {
     name: "00_dokku-standard",
@@ -18,12 +16,6 @@ pub static PLUGIN: Plugin = Plugin {
             usage: "",
             description: "Print the list of commands",
             run: help,
-        },
-        Command {
-            name: "server",
-            usage: "[--ssh-listen ADDR]",
-            description: "Run the platform: the SSH server, nginx and the retire loop",
-            run: server,
         },
         Command {
             name: "url",
@@ -47,18 +39,6 @@ pub static PLUGIN: Plugin = Plugin {
     triggers: &[],
 };
 
-/// Commands help does not list: `healthcheck`, the image's `HEALTHCHECK`.
-pub static INTERNAL: &[Command] = &[Command {
-    name: "healthcheck",
-    usage: "[--health-listen ADDR]",
-    description: "Exit 0 when the platform's health endpoint answers 200",
-    run: healthcheck,
-}];
-
-fn healthcheck(ctx: &Context, args: Vec<String>) -> Result<()> {
-    crate::server::health::healthcheck(ctx, args)
-}
-
 #[derive(clap::Parser)]
 #[command(disable_help_flag = true)]
 struct HelpArgs {
@@ -69,10 +49,6 @@ struct HelpArgs {
 fn help(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: HelpArgs = crate::args::parse("help", &args)?;
     print_help(ctx, args.all)
-}
-
-fn server(ctx: &Context, args: Vec<String>) -> Result<()> {
-    crate::server::run(ctx, args)
 }
 
 /// `url <app>` / `urls <app>`: what the `domains-urls` trigger answers.

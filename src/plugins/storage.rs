@@ -7,10 +7,10 @@
 //! (`{"host_path","container_path","volume_options","phases","process_type"}`).
 //! Every mount applies to the `deploy` and `run` phases, never to builds.
 //! Trigger `storage-app-mounts APP PHASE` answers the phase's mounts, one
-//! `HOST:CONTAINER[:opts]` bind per line, with HOST already a host path
-//! ([`host_path::to_host_path`]): the scheduler and `run` put those lines
-//! into the container's binds as they are. Changes take effect on the next
-//! deploy or restart, as in Dokku.
+//! `HOST:CONTAINER[:opts]` bind per line, as stored: the container-spec
+//! builder (`container_spec`) parses them as `-v` values and translates the
+//! host paths. Changes take effect on the next deploy or restart, as in
+//! Dokku.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use crate::app_name::AppName;
 use crate::context::Context;
 use crate::error::{Error, IoContext, Result};
-use crate::host_path;
 use crate::plugins::{Command, Plugin};
 use crate::report::{self, ReportSpec, Rows};
 use crate::store::Scope;
@@ -372,37 +371,19 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
     })
 }
 
-/// `storage-app-mounts APP PHASE`: one bind per line, sources translated to
-/// host paths (volume names as they are).
+/// `storage-app-mounts APP PHASE`: one bind per line, as the admin wrote
+/// it (the container-spec builder parses and translates every answer).
 fn app_mounts(ctx: &Context, args: &[String]) -> Result<String> {
     let app = ctx.existing_app(args.first().map(String::as_str))?;
     let phase = args.get(1).map_or("", String::as_str);
-    let mut out = String::new();
-    for m in read_mounts(ctx, &app)? {
-        if !m.phases.iter().any(|p| p == phase) {
-            continue;
-        }
-        let host = if m.is_volume() {
-            m.host_path.clone()
-        } else {
-            let host = host_path::to_host_path(&ctx.store, Path::new(&m.host_path))?;
-            host.to_str()
-                .ok_or_else(|| {
-                    Error::fail(format!(
-                        "The host path of {} is not UTF-8: {}",
-                        m.host_path,
-                        host.display()
-                    ))
-                })?
-                .to_string()
-        };
-        out.push_str(&m.bind_with(&host));
-        out.push('\n');
-    }
-    Ok(out)
+    Ok(read_mounts(ctx, &app)?
+        .iter()
+        .filter(|m| m.phases.iter().any(|p| p == phase))
+        .map(|m| format!("{}\n", m.spec()))
+        .collect())
 }
 
-/// `--chown` presets (reference §6): the uid and gid to give, or none.
+/// `--chown` presets: the uid and gid to give, or none.
 fn chown_id(option: &str) -> Result<Option<u32>> {
     match option {
         "herokuish" => Ok(Some(32767)),

@@ -1,6 +1,5 @@
-//! Container mode: `berth server` as the platform container's main process
-//! (reference §8), with all state on one host volume mounted at
-//! `/mnt/dokku`.
+//! Container mode: `berth server` as the platform container's main process,
+//! with all state on one host volume mounted at `/mnt/dokku`.
 //!
 //! At start-up, in this order:
 //! - [`Layout::prepare`]: `/home/dokku` and `/var/lib/dokku` become symlinks

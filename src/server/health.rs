@@ -1,4 +1,4 @@
-//! The platform's health endpoint (reference §8): `GET /health` (and
+//! The platform's health endpoint: `GET /health` (and
 //! Dokku's `/_dokku/health`) answers `200 ok` once SSH and nginx accept
 //! connections, `503 not ready` before or while one of them is down.
 //! `berth healthcheck` is its client, for the image's `HEALTHCHECK`, so the

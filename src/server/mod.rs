@@ -43,6 +43,7 @@ use russh::{MethodKind, MethodSet, SshId};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::plugins::Command;
 
 /// Where the SSH server listens unless told otherwise.
 pub const DEFAULT_SSH_LISTEN: &str = "0.0.0.0:22";
@@ -70,6 +71,22 @@ struct ServerArgs {
 }
 
 /// `berth server [--ssh-listen ADDR] [--health-listen ADDR]`.
+/// The platform's commands: `server` runs it, `healthcheck` asks it.
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "server",
+        usage: "[--ssh-listen ADDR]",
+        description: "Run the platform: the SSH server, nginx and the retire loop",
+        run,
+    },
+    Command {
+        name: "healthcheck",
+        usage: "[--health-listen ADDR]",
+        description: "Exit 0 when the platform's health endpoint answers 200",
+        run: health::healthcheck,
+    },
+];
+
 pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: ServerArgs = crate::args::parse("server", &args)?;
     let in_container = container::detect();

@@ -1,4 +1,4 @@
-//! berth's state, in Dokku's on-disk layout (reference §7).
+//! berth's state, in Dokku's on-disk layout.
 //!
 //! - `DOKKU_ROOT` (default `/home/dokku`): one folder per app.
 //! - `DOKKU_LIB_ROOT` (default `/var/lib/dokku`): `config/<app>/ENV`,
@@ -53,6 +53,29 @@ impl Scope {
 pub struct Store {
     dokku_root: PathBuf,
     lib_root: PathBuf,
+}
+
+/// A property's app value and global value (empty when unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layered {
+    pub app: String,
+    pub global: String,
+}
+
+impl Layered {
+    /// The app value, else the global value.
+    pub fn resolved(&self) -> Option<String> {
+        [&self.app, &self.global]
+            .into_iter()
+            .find(|v| !v.is_empty())
+            .cloned()
+    }
+
+    /// The resolved value, else `default`: what a report's `computed` row
+    /// shows.
+    pub fn computed(&self, default: &str) -> String {
+        self.resolved().unwrap_or_else(|| default.to_string())
+    }
 }
 
 impl Store {
@@ -163,6 +186,25 @@ impl Store {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).at("Unable to read", &path),
         }
+    }
+
+    /// A property as it applies to `app`: the app's value, else the global
+    /// one, else `None` (the caller's default applies). An empty value
+    /// counts as unset, as Dokku's `fn-plugin-property-get-default` does.
+    pub fn app_property(&self, plugin: &str, app: &AppName, key: &str) -> Result<Option<String>> {
+        Ok(self.layered_property(plugin, app, key)?.resolved())
+    }
+
+    /// A property's app and global values, for reports that show both and
+    /// what they resolve to.
+    pub fn layered_property(&self, plugin: &str, app: &AppName, key: &str) -> Result<Layered> {
+        let value = |scope: &Scope| -> Result<String> {
+            Ok(self.property(plugin, scope, key)?.unwrap_or_default())
+        };
+        Ok(Layered {
+            app: value(&Scope::App(app.clone()))?,
+            global: value(&Scope::Global)?,
+        })
     }
 
     /// Sets a property; an empty value deletes it, as Dokku does.

@@ -57,10 +57,7 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 /// App value, else global value.
 fn property(ctx: &Context, plugin: &str, app: &AppName, key: &str) -> Result<Option<String>> {
-    match ctx.store.property(plugin, &Scope::App(app.clone()), key)? {
-        Some(value) => Ok(Some(value)),
-        None => ctx.store.property(plugin, &Scope::Global, key),
-    }
+    ctx.store.app_property(plugin, app, key)
 }
 
 /// `receive-app APP [REV]`: build REV (default: the deploy branch) and
@@ -72,9 +69,9 @@ fn trigger_receive_app(ctx: &Context, args: &[String]) -> Result<String> {
     let rev = match args.get(1) {
         Some(rev) => rev.clone(),
         None => {
-            let branch =
-                property(ctx, "git", &app, "deploy-branch")?.unwrap_or_else(|| "master".into());
-            format!("refs/heads/{branch}")
+            // The git plugin owns the deploy branch and its default.
+            let branch = ctx.fire("git-deploy-branch", &[app.as_str()])?;
+            format!("refs/heads/{}", branch.trim())
         }
     };
     let commit = repo
@@ -168,10 +165,42 @@ fn build_and_release(
         &["dockerfile", app.as_str(), &built],
     )?;
     engine.tag(&built, &image, "latest")?;
+    record_detected_ports(ctx, &engine, &app, &built)?;
     ctx.fire("post-build", &["dockerfile", app.as_str(), ""])?;
     ctx.out.info1(format!("Releasing {app}..."))?;
     ctx.fire("release-and-deploy", &[app.as_str(), tag])?;
     Ok(())
+}
+
+/// Records the port maps the image's `EXPOSE` implies, once per build as
+/// Dokku does (the ports plugin keeps them for every later deploy,
+/// restart and scale).
+fn record_detected_ports(ctx: &Context, engine: &Engine, app: &AppName, image: &str) -> Result<()> {
+    let info = engine
+        .image(image)?
+        .ok_or_else(|| Error::fail(format!("Image {image} not found after the build")))?;
+    let exposed = info
+        .config
+        .and_then(|c| c.exposed_ports)
+        .unwrap_or_default();
+    let mut maps: Vec<String> = exposed.iter().filter_map(|p| detected_map(p)).collect();
+    maps.sort();
+    let mut args = vec![app.as_str()];
+    args.extend(maps.iter().map(String::as_str));
+    ctx.fire("ports-set-detected", &args)?;
+    Ok(())
+}
+
+/// Dokku's detection of one `EXPOSE`d port: `p` → `http:p:p`, 443 →
+/// `https:443:443`, `p/udp` → `udp:p:p`.
+fn detected_map(exposed: &str) -> Option<String> {
+    let (port, protocol) = exposed.split_once('/').unwrap_or((exposed, "tcp"));
+    let port: u16 = port.parse().ok()?;
+    Some(match (protocol, port) {
+        ("udp", _) => format!("udp:{port}:{port}"),
+        (_, 443) => "https:443:443".to_string(),
+        _ => format!("http:{port}:{port}"),
+    })
 }
 
 /// `<first 7 of sha>-<unix time>`: unique per deploy, sortable by time.

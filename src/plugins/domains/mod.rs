@@ -158,7 +158,7 @@ fn set_no_vhost(ctx: &Context, app: &AppName, value: &str) -> Result<()> {
         .map(drop)
 }
 
-/// The app's default domains (reference §5): one per non-IP global line —
+/// The app's default domains: one per non-IP global line —
 /// the `nginx-hostname` trigger's answer, else the app name when it holds a
 /// dot and is not under that global domain, else `<sub>.<global>`.
 fn default_domains(ctx: &Context, app: &AppName) -> Result<Vec<Domain>> {

@@ -76,35 +76,13 @@ fn proxied_url(map: &str, host: &Domain) -> Option<String> {
 
 /// `http://<ip>:<port>` per web listener the scheduler recorded.
 fn listener_urls(ctx: &Context, app: &AppName) -> Result<BTreeSet<String>> {
-    let dir = ctx.store.app_dir(app);
-    let read = |name: String| {
-        std::fs::read_to_string(dir.join(name))
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
-    let mut urls = BTreeSet::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(urls);
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(index) = name.strip_prefix("IP.web.") else {
-            continue;
-        };
-        let (Some(ip), Some(port)) = (read(name.clone()), read(format!("PORT.web.{index}"))) else {
-            continue;
-        };
-        // Only well-formed addresses: these files end up in clickable URLs.
-        let (Ok(ip), Ok(port)) = (ip.parse::<IpAddr>(), port.parse::<u16>()) else {
-            continue;
-        };
-        urls.insert(match ip {
-            IpAddr::V4(ip) => format!("http://{ip}:{port}"),
-            IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
-        });
-    }
-    Ok(urls)
+    Ok(crate::dynos::web_listeners(&ctx.store, app)
+        .into_iter()
+        .map(|listener| match listener.ip {
+            IpAddr::V4(ip) => format!("http://{ip}:{}", listener.port),
+            IpAddr::V6(ip) => format!("http://[{ip}]:{}", listener.port),
+        })
+        .collect())
 }
 
 #[cfg(test)]

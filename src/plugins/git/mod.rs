@@ -62,7 +62,10 @@ pub static PLUGIN: Plugin = Plugin {
             run: sources::sync,
         },
     ],
-    triggers: &[("post-create", trigger_post_create)],
+    triggers: &[
+        ("git-deploy-branch", trigger_deploy_branch),
+        ("post-create", trigger_post_create),
+    ],
 };
 
 /// Commands git and the hook run; not listed in help, as in Dokku.
@@ -150,6 +153,12 @@ fn validate_branch(branch: &str) -> Result<()> {
     }
 }
 
+/// `git-deploy-branch APP`: the branch a deploy of APP builds.
+fn trigger_deploy_branch(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    Ok(format!("{}\n", deploy_branch(ctx, &app)?))
+}
+
 fn trigger_post_create(ctx: &Context, args: &[String]) -> Result<String> {
     let app = ctx.existing_app(args.first().map(String::as_str))?;
     AppRepo::init(&ctx.store.app_dir(&app))?;
@@ -220,15 +229,7 @@ fn serve_git(ctx: &Context, args: Vec<String>, service: &str) -> Result<()> {
 /// The deploy branch: the app's, else the global one, else `master`.
 /// `None` when neither is set (the first push then records its branch).
 fn configured_branch(ctx: &Context, app: &AppName) -> Result<Option<String>> {
-    Ok(
-        match ctx
-            .store
-            .property("git", &Scope::App(app.clone()), "deploy-branch")?
-        {
-            Some(branch) => Some(branch),
-            None => ctx.store.property("git", &Scope::Global, "deploy-branch")?,
-        },
-    )
+    ctx.store.app_property("git", app, "deploy-branch")
 }
 
 /// The branch a deploy moves: the configured one, else `master`.

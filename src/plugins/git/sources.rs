@@ -165,11 +165,11 @@ fn download(url: &str, max: u64) -> Result<Vec<u8>> {
 }
 
 fn git_number(ctx: &Context, app: &AppName, key: &str, default: u64) -> Result<u64> {
-    let value = match ctx.store.property("git", &Scope::App(app.clone()), key)? {
-        Some(v) => Some(v),
-        None => ctx.store.property("git", &Scope::Global, key)?,
-    };
-    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(default))
+    Ok(ctx
+        .store
+        .app_property("git", app, key)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default))
 }
 
 #[derive(clap::Parser)]

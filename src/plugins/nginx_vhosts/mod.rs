@@ -99,12 +99,10 @@ fn app_config(ctx: &Context, app: &AppName) -> PathBuf {
 fn computed(ctx: &Context, app: &AppName, name: &str) -> Result<String> {
     let property = properties::find(name)
         .ok_or_else(|| Error::fail(format!("unknown nginx property {name}")))?;
-    for scope in [Scope::App(app.clone()), Scope::Global] {
-        if let Some(value) = ctx.store.property("nginx", &scope, name)? {
-            return Ok(value);
-        }
-    }
-    Ok(properties::default_for(property, app))
+    Ok(ctx
+        .store
+        .app_property("nginx", app, name)?
+        .unwrap_or_else(|| properties::default_for(property, app)))
 }
 
 fn lines(text: &str) -> Vec<String> {
@@ -126,30 +124,15 @@ fn parse_map(map: &str) -> Option<(String, u16, u16)> {
     ))
 }
 
-/// The web listeners the scheduler recorded: `ip` per `web.<n>`.
-fn web_ips(ctx: &Context, app: &AppName) -> Vec<String> {
-    let dir = ctx.store.app_dir(app);
-    let mut found: Vec<(u32, String)> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let index = name.strip_prefix("IP.web.")?.parse().ok()?;
-            let ip = std::fs::read_to_string(e.path()).ok()?.trim().to_string();
-            Some((index, ip))
-        })
-        .collect();
-    found.sort();
-    found.into_iter().map(|(_, ip)| ip).collect()
-}
-
 /// Renders, checks and installs the app's config, then reloads nginx.
 /// A config nginx refuses is never installed: the app keeps its last good
 /// one and the error names nginx's complaint.
 pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
     let enabled = ctx.fire("proxy-is-enabled", &[app.as_str()])?;
-    let ips = web_ips(ctx, app);
+    let ips: Vec<String> = crate::dynos::web_listeners(&ctx.store, app)
+        .iter()
+        .map(|listener| listener.ip.to_string())
+        .collect();
     let domains = lines(&ctx.fire("domains-list", &[app.as_str()])?);
     if enabled.trim() == "false" {
         ctx.out
@@ -383,7 +366,7 @@ fn trigger_clear_config(ctx: &Context, args: &[String]) -> Result<String> {
 /// Domains or ports changed: a deployed app gets a new config now.
 fn trigger_rebuild_if_deployed(ctx: &Context, args: &[String]) -> Result<String> {
     let app = ctx.existing_app(args.first().map(String::as_str))?;
-    if !web_ips(ctx, &app).is_empty() {
+    if !crate::dynos::web_listeners(&ctx.store, &app).is_empty() {
         build_config(ctx, &app)?;
     }
     Ok(String::new())
@@ -498,16 +481,9 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         let mut rows: Rows = Vec::new();
         for property in properties::PROPERTIES {
             let name = property.name;
-            let app_value = ctx
-                .store
-                .property("nginx", &Scope::App(app.clone()), name)?
-                .unwrap_or_default();
-            let global = ctx
-                .store
-                .property("nginx", &Scope::Global, name)?
-                .unwrap_or_default();
-            rows.push((format!("--nginx-{name}"), app_value));
-            rows.push((format!("--nginx-global-{name}"), global));
+            let values = ctx.store.layered_property("nginx", app, name)?;
+            rows.push((format!("--nginx-{name}"), values.app));
+            rows.push((format!("--nginx-global-{name}"), values.global));
             rows.push((
                 format!("--nginx-computed-{name}"),
                 computed(ctx, app, name)?,

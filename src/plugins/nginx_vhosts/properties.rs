@@ -40,7 +40,7 @@ const fn p(name: &'static str, shape: Shape, default: &'static str) -> Property 
     }
 }
 
-/// Dokku's nginx properties (reference §5), in name order.
+/// Dokku's nginx properties, in name order.
 pub const PROPERTIES: &[Property] = &[
     p("access-log-format", Shape::Word, ""),
     p("access-log-path", Shape::LogPath, ""),

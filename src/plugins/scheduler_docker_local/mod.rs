@@ -12,21 +12,18 @@
 mod health;
 mod retire;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::app_name::AppName;
 use crate::app_network;
+use crate::container_spec::{ContainerSpec, Role};
 use crate::context::Context;
-use crate::docker_args::RunOptions;
 use crate::dynos::{self as state, Dyno};
-use crate::engine::models::{
-    ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum,
-};
+use crate::engine::models::{RestartPolicy, RestartPolicyNameEnum};
 use crate::engine::{Engine, StdStream};
 use crate::error::{Error, Result};
-use crate::host_path::to_host_path;
 use crate::plugins::Plugin;
 use crate::procfile::Procfile;
 use crate::release_files;
@@ -265,29 +262,18 @@ fn remove_everything(ctx: &Context, app: &AppName, images: bool) -> Result<()> {
 }
 
 pub(crate) fn stop_timeout(ctx: &Context, app: &AppName) -> Result<i32> {
-    let value = match ctx
+    Ok(ctx
         .store
-        .property("ps", &Scope::App(app.clone()), "stop-timeout-seconds")?
-    {
-        Some(v) => Some(v),
-        None => ctx
-            .store
-            .property("ps", &Scope::Global, "stop-timeout-seconds")?,
-    };
-    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(30))
+        .app_property("ps", app, "stop-timeout-seconds")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30))
 }
 
 fn restart_policy(ctx: &Context, app: &AppName) -> Result<RestartPolicy> {
-    let value = match ctx
+    let value = ctx
         .store
-        .property("ps", &Scope::App(app.clone()), "restart-policy")?
-    {
-        Some(v) => v,
-        None => ctx
-            .store
-            .property("ps", &Scope::Global, "restart-policy")?
-            .unwrap_or_else(|| "on-failure:10".into()),
-    };
+        .app_property("ps", app, "restart-policy")?
+        .unwrap_or_else(|| "on-failure:10".into());
     let (name, count) = match value.split_once(':') {
         Some((name, count)) => (name, count.parse().ok()),
         None => (value.as_str(), None),
@@ -304,47 +290,25 @@ fn restart_policy(ctx: &Context, app: &AppName) -> Result<RestartPolicy> {
     })
 }
 
-/// Records the port maps the image's `EXPOSE` implies (Dokku's detection:
-/// `p` → `http:p:p`, 443 → `https:443:443`, `p/udp` → `udp:p:p`), then
-/// returns the port the web process listens on: the container port of the
-/// app's first effective non-udp map, else 5000.
-fn detect_web_port(ctx: &Context, engine: &Engine, app: &AppName, image: &str) -> Result<u16> {
-    let info = engine
-        .image(image)?
-        .ok_or_else(|| Error::fail(format!("Image {image} not found: deploy the app first")))?;
-    let exposed = info
-        .config
-        .and_then(|c| c.exposed_ports)
-        .unwrap_or_default();
-    let mut maps: Vec<String> = exposed.iter().filter_map(|p| detected_map(p)).collect();
-    maps.sort();
-    let mut args = vec![app.to_string()];
-    args.extend(maps);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ctx.fire("ports-set-detected", &args)?;
+/// The port the web process listens on: the container port of the app's
+/// first effective non-udp map (the builder recorded what the image
+/// exposes), else 5000. Fails when the release's image is gone.
+fn web_port(ctx: &Context, engine: &Engine, app: &AppName, image: &str) -> Result<u16> {
+    if engine.image(image)?.is_none() {
+        return Err(Error::fail(format!(
+            "Image {image} not found: deploy the app first"
+        )));
+    }
     let port = ctx.fire("ports-web-container-port", &[app.as_str()])?;
     Ok(port.trim().parse().unwrap_or(DEFAULT_WEB_PORT))
 }
 
-fn detected_map(exposed: &str) -> Option<String> {
-    let (port, protocol) = exposed.split_once('/').unwrap_or((exposed, "tcp"));
-    let port: u16 = port.parse().ok()?;
-    Some(match (protocol, port) {
-        ("udp", _) => format!("udp:{port}:{port}"),
-        (_, 443) => "https:443:443".to_string(),
-        _ => format!("http:{port}:{port}"),
-    })
-}
-
 struct Release {
     tag: String,
-    image: String,
     procfile: Procfile,
     env: BTreeMap<String, String>,
     port: u16,
     policy: RestartPolicy,
-    /// Bind mounts, host paths already (`storage-app-mounts`).
-    binds: Vec<String>,
     /// The apps' network, by id.
     network: String,
 }
@@ -367,12 +331,10 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str, only: Option<&str>) -> Re
     };
     let release = Release {
         tag: tag.to_string(),
-        port: detect_web_port(ctx, &engine, app, &image)?,
-        image,
+        port: web_port(ctx, &engine, app, &image)?,
         procfile,
         env: ctx.store.merged_env(app)?,
         policy: restart_policy(ctx, app)?,
-        binds: mounts(ctx, app, "deploy")?,
         network: app_network::ensure(ctx, &engine)?.id,
     };
     ctx.out
@@ -555,16 +517,10 @@ fn start_new(
 ) -> Result<Started> {
     let upcoming = format!("{app}.{}.upcoming-{}", dyno.name(), std::process::id());
     engine.remove_container(&upcoming)?;
-    let mut body = container_body(app, release, dyno)?;
-    // Plugins' container options, checked before anything starts.
+    // Plugins' mounts and container options, checked before anything
+    // starts.
+    let body = container_spec(app, release, dyno)?.body(ctx)?;
     let index = dyno.index.to_string();
-    RunOptions::from_plugins(
-        ctx,
-        "deploy",
-        &[app.as_str(), &release.tag, &dyno.kind, &index],
-        &[app.as_str(), "dockerfile", &release.tag, &dyno.kind, &index],
-    )?
-    .apply(&mut body, &|path| to_host_path(&ctx.store, path))?;
     let id = engine.create_container(&upcoming, body)?;
     let checked = ctx
         .fire(
@@ -613,7 +569,7 @@ fn start_new(
     }
 }
 
-fn container_body(app: &AppName, release: &Release, dyno: &Dyno) -> Result<ContainerCreateBody> {
+fn container_spec(app: &AppName, release: &Release, dyno: &Dyno) -> Result<ContainerSpec> {
     let mut env = release.env.clone();
     env.insert("DYNO".into(), dyno.name());
     if dyno.kind == "web" {
@@ -628,33 +584,15 @@ fn container_body(app: &AppName, release: &Release, dyno: &Dyno) -> Result<Conta
         }
         None => None,
     };
-    let labels = HashMap::from([
-        ("com.dokku.app-name".to_string(), app.to_string()),
-        ("com.dokku.container-type".to_string(), "deploy".to_string()),
-        ("com.dokku.process-type".to_string(), dyno.kind.clone()),
-        ("com.dokku.dyno".to_string(), dyno.name()),
-        ("dokku".to_string(), String::new()),
-    ]);
-    Ok(ContainerCreateBody {
-        image: Some(release.image.clone()),
+    Ok(ContainerSpec {
+        app: app.clone(),
+        tag: release.tag.clone(),
+        role: Role::Deploy(dyno.clone()),
         cmd,
-        env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(labels),
-        host_config: Some(HostConfig {
-            init: Some(true),
-            restart_policy: Some(release.policy.clone()),
-            network_mode: Some(release.network.clone()),
-            binds: Some(release.binds.clone()),
-            ..Default::default()
-        }),
-        ..Default::default()
+        env,
+        restart_policy: Some(release.policy.clone()),
+        network: release.network.clone(),
     })
-}
-
-/// The app's bind mounts for `phase`, as the storage plugin answers them.
-fn mounts(ctx: &Context, app: &AppName, phase: &str) -> Result<Vec<String>> {
-    let lines = ctx.fire("storage-app-mounts", &[app.as_str(), phase])?;
-    Ok(lines.lines().map(str::to_string).collect())
 }
 
 /// Waits until the new container is ready (see [`health`]). Returns its

@@ -14,7 +14,6 @@ use crate::app_name::AppName;
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::error::{IoContext, Result};
-use crate::store::Scope;
 use crate::store::atomic::{FILE_MODE, write_atomic};
 use crate::store::lock::LockGuard;
 
@@ -33,14 +32,11 @@ fn list_path(ctx: &Context) -> std::path::PathBuf {
 
 /// `checks wait-to-retire`: the app's, else the global one, else 60.
 pub fn wait_to_retire(ctx: &Context, app: &AppName) -> Result<u64> {
-    for scope in [Scope::App(app.clone()), Scope::Global] {
-        if let Some(v) = ctx.store.property("checks", &scope, "wait-to-retire")?
-            && let Ok(n) = v.parse()
-        {
-            return Ok(n);
-        }
-    }
-    Ok(60)
+    Ok(ctx
+        .store
+        .app_property("checks", app, "wait-to-retire")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60))
 }
 
 /// Queues containers to stop once `wait` seconds passed.
