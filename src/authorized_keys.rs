@@ -29,7 +29,7 @@ use russh::keys::{Algorithm, HashAlg, PublicKey};
 
 use crate::error::{Error, IoContext, Result};
 use crate::store::LockGuard;
-use crate::store::atomic::{create_dir_all, write_atomic};
+use crate::store::atomic::{ensure_dir, write_atomic};
 
 /// sshcommand's default key options (`SSHCOMMAND_ALLOWED_KEYS`).
 pub const DEFAULT_ALLOWED_KEYS: &str =
@@ -334,7 +334,7 @@ fn parse_roles(text: &str) -> std::collections::BTreeMap<String, Role> {
 }
 
 fn ensure_ssh_dir(dokku_root: &Path) -> Result<()> {
-    create_dir_all(dokku_root)?;
+    ensure_dir(dokku_root)?;
     let dir = dokku_root.join(".ssh");
     match DirBuilder::new().mode(SSH_DIR_MODE).create(&dir) {
         Ok(()) => Ok(()),

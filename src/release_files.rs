@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use crate::app_name::AppName;
-use crate::error::{IoContext, Result};
+use crate::error::Result;
 use crate::store::atomic::{FILE_MODE, remove_file, write_atomic};
 use crate::store::{Scope, Store};
 
@@ -101,7 +101,7 @@ pub fn promote(store: &Store, app: &AppName, tag: &str) -> Result<Promotion> {
         let target = current(store, app, file);
         previous.push((file, std::fs::read(&target).ok()));
         if staged.exists() {
-            std::fs::rename(&staged, &target).at("Unable to promote", &staged)?;
+            crate::store::atomic::rename_atomic(&staged, &target)?;
         } else {
             remove_file(&target)?;
         }

@@ -307,15 +307,12 @@ fn install_hook(dir: &Path) -> Result<()> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::fail(format!("Unable to find the berth binary: {e}")))?;
     let hooks = dir.join("hooks");
-    crate::store::atomic::create_dir_all(&hooks)?;
+    crate::store::atomic::ensure_dir(&hooks)?;
     let hook = hooks.join("pre-receive");
     if std::fs::read_link(&hook).is_ok_and(|target| target == exe) {
         return Ok(());
     }
-    let tmp = hooks.join(format!(".pre-receive.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(&exe, &tmp).at("Unable to write hook", &tmp)?;
-    std::fs::rename(&tmp, &hook).at("Unable to write hook", &hook)
+    crate::store::atomic::replace_symlink(&exe, &hook)
 }
 
 fn git_error(action: &str, path: &Path, e: git2::Error) -> Error {

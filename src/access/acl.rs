@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use crate::app_name::AppName;
 use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
-use crate::store::atomic::{create_dir_all, remove_file, write_atomic};
+use crate::store::atomic::{ensure_dir, remove_file, write_atomic};
 
 /// The settings dokku-acl reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub fn add(store: &Store, app: &AppName, user: &str) -> Result<bool> {
     if path.exists() {
         return Ok(false);
     }
-    create_dir_all(&dir(store, app))?;
+    ensure_dir(&dir(store, app))?;
     write_atomic(&path, b"", 0o644)?;
     Ok(true)
 }
@@ -151,7 +151,7 @@ mod tests {
     fn settings_are_read_from_dokkurc_as_data() {
         let (_dir, store, _) = setup();
         let rc = store.dokku_root().join(".dokkurc");
-        std::fs::create_dir_all(&rc).unwrap();
+        std::fs::ensure_dir(&rc).unwrap();
         std::fs::write(
             rc.join("acl"),
             "export DOKKU_SUPER_USER=puck\nexport DOKKU_ACL_USER_COMMANDS=\"help version\"\nexport X=$(touch /tmp/pwned)\n",

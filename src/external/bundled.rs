@@ -14,10 +14,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoContext, Result};
+use crate::error::Result;
 use crate::external::Paths;
 use crate::store::Store;
-use crate::store::atomic::{FILE_MODE, create_dir_all, write_atomic};
+use crate::store::atomic::{FILE_MODE, write_atomic};
 
 /// One file of a bundled folder: its path inside the folder, contents,
 /// and whether it is executable.
@@ -125,11 +125,7 @@ pub fn ensure_core_files(store: &Store) -> Result<()> {
     for name in ["dokku", "plugn"] {
         let link = bin.join(name);
         if fs::read_link(&link).ok().as_deref() != Some(exe.as_path()) {
-            create_dir_all(&bin)?;
-            let temp = bin.join(format!(".{name}.{}", std::process::id()));
-            let _ = fs::remove_file(&temp);
-            std::os::unix::fs::symlink(&exe, &temp).at("Unable to create", &temp)?;
-            fs::rename(&temp, &link).at("Unable to create", &link)?;
+            crate::store::atomic::replace_symlink(&exe, &link)?;
         }
     }
     Ok(())

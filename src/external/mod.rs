@@ -501,19 +501,12 @@ pub fn help_rows(ctx: &Context, all: bool) -> Vec<Vec<String>> {
 }
 
 /// Enables an installed plugin: the link `enabled/<name>` →
-/// `../available/<name>`, made under a temporary name and renamed into
-/// place.
+/// `../available/<name>`.
 pub fn enable(paths: &Paths, name: &str) -> Result<()> {
-    crate::store::atomic::create_dir_all(&paths.enabled)?;
-    let link = paths.enabled.join(name);
-    let temp = paths
-        .enabled
-        .join(format!(".{name}.{}", std::process::id()));
-    let _ = fs::remove_file(&temp);
-    std::os::unix::fs::symlink(Path::new("../available").join(name), &temp)
-        .at("Unable to create", &temp)?;
-    fs::rename(&temp, &link).at("Unable to create", &link)?;
-    crate::store::atomic::sync_dir(&paths.enabled)
+    crate::store::atomic::replace_symlink(
+        &Path::new("../available").join(name),
+        &paths.enabled.join(name),
+    )
 }
 
 /// Disables a plugin: removes its link. Returns whether it was enabled.

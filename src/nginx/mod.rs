@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use crate::error::{Error, IoContext, Result};
 use crate::runtime_dir;
 use crate::store::Store;
-use crate::store::atomic::{create_dir_all, remove_file, write_atomic};
+use crate::store::atomic::{ensure_dir, remove_file, write_atomic};
 use crate::store::lock::LockGuard;
 
 const NGINX: &str = "nginx";
@@ -321,7 +321,7 @@ impl Nginx {
     /// left (pid file, socket) is removed first, or nginx would fail to
     /// bind its status socket ("Address already in use") for ever.
     pub fn spawn(&self) -> Result<std::process::Child> {
-        create_dir_all(&self.dir)?;
+        ensure_dir(&self.dir)?;
         runtime_dir::create(&self.runtime.join("temp"))?;
         for stale in [self.pid_file(), self.status_socket()] {
             remove_file(&stale)?;

@@ -260,7 +260,7 @@ fn remove_tree(paths: &Paths, dir: &Path) -> Result<()> {
         name.unwrap_or_default(),
         std::process::id()
     ));
-    fs::rename(dir, &doomed).at("Unable to remove", dir)?;
+    crate::store::atomic::rename_atomic(dir, &doomed)?;
     fs::remove_dir_all(&doomed).at("Unable to remove", &doomed)
 }
 
@@ -362,7 +362,7 @@ fn install(ctx: &Context, args: Vec<String>) -> Result<()> {
     }
     let paths = paths(ctx);
     bundled::ensure_core_files(&ctx.store)?;
-    crate::store::atomic::create_dir_all(&paths.available)?;
+    crate::store::atomic::ensure_dir(&paths.available)?;
     let _lock = paths.lock()?;
     let target = paths.available.join(&name);
     if target.exists() {
@@ -383,7 +383,7 @@ fn install(ctx: &Context, args: Vec<String>) -> Result<()> {
     .and_then(|()| plugin_root(&staging))
     .and_then(|root| {
         external::check_manifest(&root)?;
-        fs::rename(&root, &target).at("Unable to install", &target)
+        crate::store::atomic::rename_atomic(&root, &target)
     });
     let _ = fs::remove_dir_all(&staging);
     fetched?;
@@ -478,7 +478,7 @@ fn run_tool(command: &mut Process, what: &str) -> Result<()> {
 /// crate refuses entries that would land outside `dest`, through `..` or
 /// through a symlink unpacked before.
 fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
-    fs::create_dir_all(dest).at("Unable to create", dest)?;
+    crate::store::atomic::ensure_dir(dest)?;
     let reader: Box<dyn std::io::Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(bytes))
     } else {
@@ -524,7 +524,7 @@ fn plugin_root(dir: &Path) -> Result<PathBuf> {
 /// Copies a folder: files with their modes, sub-folders, symlinks as
 /// symlinks.
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to).at("Unable to create", to)?;
+    crate::store::atomic::ensure_dir(to)?;
     for entry in fs::read_dir(from).at("Unable to list", from)? {
         let entry = entry.at("Unable to list", from)?;
         let source = entry.path();

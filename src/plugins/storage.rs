@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app_name::AppName;
 use crate::context::Context;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::plugins::{Command, Plugin};
 use crate::report::{self, ReportSpec, Rows};
 use crate::store::Scope;
@@ -437,7 +437,7 @@ fn ensure_directory(ctx: &Context, args: Vec<String>) -> Result<()> {
     let path = ctx.store.lib_root().join("data/storage").join(&directory);
     ctx.out
         .info1(format!("Ensuring {} exists", path.display()))?;
-    std::fs::create_dir_all(&path).at("Unable to create", &path)?;
+    crate::store::atomic::ensure_dir(&path)?;
     if let Some(id) = id {
         ctx.out
             .verbose_quiet(format!("Setting directory ownership to {id}:{id}"))?;

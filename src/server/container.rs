@@ -60,7 +60,7 @@ impl Layout {
     /// Creates what is missing; refuses to hide a non-empty directory.
     pub fn prepare(&self) -> Result<()> {
         for (link, target) in &self.links {
-            std::fs::create_dir_all(target).at("Unable to create", target)?;
+            crate::store::atomic::ensure_dir(target)?;
             link_to(link, target)?;
         }
         Ok(())
@@ -107,9 +107,9 @@ fn link_to(link: &Path, target: &Path) -> Result<()> {
         }
     }
     if let Some(parent) = link.parent() {
-        std::fs::create_dir_all(parent).at("Unable to create", parent)?;
+        crate::store::atomic::ensure_dir(parent)?;
     }
-    std::os::unix::fs::symlink(target, link).at("Unable to create the symlink", link)
+    crate::store::atomic::replace_symlink(target, link)
 }
 
 /// `DOKKU_HOSTNAME` set and not already the global domain:

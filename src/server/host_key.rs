@@ -13,7 +13,7 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{HashAlg, PrivateKey};
 
 use crate::error::{Error, IoContext, Result};
-use crate::store::atomic::{FILE_MODE, create_dir_all, create_new};
+use crate::store::atomic::{FILE_MODE, create_new, ensure_dir};
 
 /// `$DOKKU_LIB_ROOT/data/ssh/ssh_host_ed25519_key`.
 pub fn path(lib_root: &Path) -> PathBuf {
@@ -60,7 +60,7 @@ fn create(path: &Path) -> Result<PrivateKey> {
         .map_err(|e| Error::fail(format!("Unable to encode the host key: {e}")))?;
     if let Some(dir) = path.parent() {
         if let Some(parent) = dir.parent() {
-            create_dir_all(parent)?;
+            ensure_dir(parent)?;
         }
         match DirBuilder::new().mode(0o700).create(dir) {
             Ok(()) => {}
@@ -112,7 +112,7 @@ mod tests {
     fn a_broken_key_is_an_error_not_a_new_key() {
         let dir = tempfile::tempdir().unwrap();
         let file = path(dir.path());
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::ensure_dir(file.parent().unwrap()).unwrap();
         std::fs::write(&file, "garbage").unwrap();
         assert!(load_or_create(dir.path()).is_err());
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "garbage");

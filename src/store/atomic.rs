@@ -16,7 +16,7 @@ pub const FILE_MODE: u32 = 0o600;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-pub fn create_dir_all(dir: &Path) -> Result<()> {
+pub fn ensure_dir(dir: &Path) -> Result<()> {
     DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
@@ -27,7 +27,7 @@ pub fn create_dir_all(dir: &Path) -> Result<()> {
 /// Replaces `path` with `contents`, creating its folder when missing.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    create_dir_all(dir)?;
+    ensure_dir(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -59,7 +59,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 /// winner wrote).
 pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    create_dir_all(dir)?;
+    ensure_dir(dir)?;
     let tmp = dir.join(format!(
         ".new-{}-{}",
         std::process::id(),
@@ -87,8 +87,30 @@ pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool> {
 /// Moves a file written beside `to` into place, durably (the rename, then
 /// the folder synced).
 pub fn rename_atomic(from: &Path, to: &Path) -> Result<()> {
-    fs::rename(from, to).at("Unable to install", to)?;
+    fs::rename(from, to).at("Unable to move into place", to)?;
     sync_dir(to.parent().unwrap_or(Path::new(".")))
+}
+
+/// Points the symlink `link` at `target`, replacing what `link` was in one
+/// rename (a reader sees the old link or the new, never none), durably.
+pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
+    let dir = link.parent().unwrap_or(Path::new("."));
+    ensure_dir(dir)?;
+    let name = link
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.link-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let made = std::os::unix::fs::symlink(target, &tmp).and_then(|()| fs::rename(&tmp, link));
+    if let Err(e) = made {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).at("Unable to link", link);
+    }
+    sync_dir(dir)
 }
 
 /// Removes `path` if present, durably.
@@ -144,6 +166,16 @@ mod tests {
             1,
             "no temp file left"
         );
+    }
+
+    #[test]
+    fn replace_symlink_replaces_a_link_or_makes_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("sub/current");
+        replace_symlink(Path::new("one"), &link).unwrap();
+        replace_symlink(Path::new("two"), &link).unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), Path::new("two"));
+        assert_eq!(fs::read_dir(link.parent().unwrap()).unwrap().count(), 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
-use crate::store::atomic::{FILE_MODE, create_dir_all};
+use crate::store::atomic::{FILE_MODE, ensure_dir};
 
 /// Held while alive; released on drop.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ impl Drop for LockGuard {
 
 fn open(path: &Path) -> Result<File> {
     if let Some(dir) = path.parent() {
-        create_dir_all(dir)?;
+        ensure_dir(dir)?;
     }
     OpenOptions::new()
         .create(true)

@@ -22,7 +22,7 @@ use crate::app_name::AppName;
 use crate::dotenv::{self, Env};
 use crate::error::{Error, IoContext, Result};
 
-use atomic::{FILE_MODE, create_dir_all, remove_file, write_atomic};
+use atomic::{FILE_MODE, ensure_dir, remove_file, write_atomic};
 pub use lock::LockGuard;
 
 /// What a property or an ENV file belongs to: one app, or every app.
@@ -142,7 +142,7 @@ impl Store {
 
     pub fn create_app_dir(&self, app: &AppName) -> Result<()> {
         let dir = self.app_dir(app);
-        create_dir_all(&self.dokku_root)?;
+        ensure_dir(&self.dokku_root)?;
         fs::create_dir(&dir).at("Unable to create", &dir)?;
         atomic::sync_dir(&self.dokku_root)
     }
@@ -306,9 +306,9 @@ impl Store {
         for from in self.app_locations(old)? {
             let to = self.relocate(&from, old, new);
             if let Some(parent) = to.parent() {
-                create_dir_all(parent)?;
+                ensure_dir(parent)?;
             }
-            fs::rename(&from, &to).at("Unable to move", &from)?;
+            atomic::rename_atomic(&from, &to)?;
         }
         self.remove_env_dir_if_empty(old);
         Ok(())
@@ -372,7 +372,7 @@ fn remove_path(path: &Path) -> Result<()> {
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let meta = fs::symlink_metadata(from).at("Unable to read", from)?;
     if meta.is_dir() {
-        create_dir_all(to)?;
+        ensure_dir(to)?;
         for entry in fs::read_dir(from).at("Unable to list", from)? {
             let entry = entry.at("Unable to list", from)?;
             copy_tree(&entry.path(), &to.join(entry.file_name()))?;

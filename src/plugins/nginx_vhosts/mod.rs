@@ -22,7 +22,7 @@ use crate::plugins::{Command, Plugin};
 use crate::property_set;
 use crate::report::{self, ReportSpec, Rows};
 use crate::store::Scope;
-use crate::store::atomic::{create_dir_all, remove_file, rename_atomic, write_atomic};
+use crate::store::atomic::{ensure_dir, remove_file, rename_atomic, write_atomic};
 
 const DEFAULT_TEMPLATE: &str =
     include_str!("../../../plugins/nginx-vhosts/templates/nginx.conf.hbs");
@@ -226,7 +226,7 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
         .map(|p| p as u16)
         .collect();
     let base_changed = nginx.add_default_ports(ctx, &ports)?;
-    create_dir_all(&ctx.store.app_dir(app).join("nginx.conf.d"))?;
+    ensure_dir(&ctx.store.app_dir(app).join("nginx.conf.d"))?;
     let target = app_config(ctx, app);
     // Unchanged, and no file it includes changed since it was installed
     // (a restore after a crash, a restart with the same addresses):
