@@ -24,6 +24,7 @@ pub mod dynos;
 pub mod engine;
 pub mod error;
 pub mod external;
+pub mod fetch;
 pub mod host_path;
 pub mod nginx;
 pub mod output;

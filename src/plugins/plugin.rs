@@ -415,19 +415,10 @@ fn fetch(source: &Source, committish: Option<&str>, dest: &Path) -> Result<()> {
             copy_tree(dir, dest)
         }
         Source::Tarball(file) => unpack(&fs::read(file).at("Unable to read", file)?, dest),
-        Source::TarballUrl(url) => {
-            let download = dest.with_extension("download");
-            let fetched = run_tool(
-                Process::new("curl")
-                    .args(["-fsSL", "--proto", "=https,http", "-o"])
-                    .arg(&download)
-                    .arg(url),
-                "download the tarball",
-            )
-            .and_then(|()| fs::read(&download).at("Unable to read", &download));
-            let _ = fs::remove_file(&download);
-            unpack(&fetched?, dest)
-        }
+        Source::TarballUrl(url) => unpack(
+            &crate::fetch::download(url, &crate::fetch::PLUGIN_TARBALL)?,
+            dest,
+        ),
         Source::Git(url) => {
             run_tool(
                 Process::new("git")

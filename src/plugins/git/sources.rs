@@ -95,7 +95,13 @@ pub fn from_archive(ctx: &Context, args: Vec<String>) -> Result<()> {
     let input: Box<dyn Read> = if source == "--" {
         Box::new(std::io::stdin())
     } else if source.starts_with("http://") || source.starts_with("https://") {
-        Box::new(std::io::Cursor::new(download(source, limits.max_bytes)?))
+        Box::new(std::io::Cursor::new(crate::fetch::download(
+            source,
+            &crate::fetch::Limits {
+                max_bytes: limits.max_bytes,
+                max_time: std::time::Duration::from_secs(600),
+            },
+        )?))
     } else if source.contains("://") {
         return Err(Error::fail(format!(
             "Unsupported archive url {source}: use http(s)://, a file path, or -- for stdin"
@@ -142,26 +148,6 @@ pub fn from_archive(ctx: &Context, args: Vec<String>) -> Result<()> {
         Kind::Zip => "zip",
     };
     deploy_commit(ctx, &app, &repo, commit, type_name, source)
-}
-
-/// Fetches an archive with curl (an argv list: the URL is one word, never
-/// shell text), following redirects, http(s) only, at most `max` bytes.
-fn download(url: &str, max: u64) -> Result<Vec<u8>> {
-    let output = Process::new("curl")
-        .args(["--fail", "--silent", "--show-error", "--location"])
-        .args(["--proto", "=http,https", "--proto-redir", "=http,https"])
-        .args(["--max-filesize", &max.to_string(), "--max-time", "600"])
-        .arg("--")
-        .arg(url)
-        .output()
-        .map_err(|e| Error::fail(format!("Unable to run curl to download {url}: {e}")))?;
-    if !output.status.success() {
-        return Err(Error::fail(format!(
-            "Unable to download {url}: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    Ok(output.stdout)
 }
 
 fn git_number(ctx: &Context, app: &AppName, key: &str, default: u64) -> Result<u64> {
