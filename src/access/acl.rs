@@ -151,7 +151,7 @@ mod tests {
     fn settings_are_read_from_dokkurc_as_data() {
         let (_dir, store, _) = setup();
         let rc = store.dokku_root().join(".dokkurc");
-        std::fs::ensure_dir(&rc).unwrap();
+        std::fs::create_dir_all(&rc).unwrap();
         std::fs::write(
             rc.join("acl"),
             "export DOKKU_SUPER_USER=puck\nexport DOKKU_ACL_USER_COMMANDS=\"help version\"\nexport X=$(touch /tmp/pwned)\n",

@@ -112,7 +112,7 @@ mod tests {
     fn a_broken_key_is_an_error_not_a_new_key() {
         let dir = tempfile::tempdir().unwrap();
         let file = path(dir.path());
-        std::fs::ensure_dir(file.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, "garbage").unwrap();
         assert!(load_or_create(dir.path()).is_err());
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "garbage");
