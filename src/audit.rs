@@ -117,7 +117,7 @@ fn quote(text: &str) -> String {
 fn append(store: &Store, line: &str) -> Result<()> {
     let path = path(store);
     if let Some(dir) = path.parent() {
-        crate::store::atomic::create_dir_all(dir)?;
+        crate::store::atomic::ensure_dir(dir)?;
     }
     if std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES) {
         let _lock = LockGuard::acquire(&path.with_extension("lock"))?;
