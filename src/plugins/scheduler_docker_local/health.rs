@@ -11,10 +11,18 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+/// How long a new web container may take to listen on its port.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a new non-web container must stay up to count as started.
+const UPTIME_CHECK: Duration = Duration::from_millis(1500);
+
 use serde::Deserialize;
 
 use crate::app_name::AppName;
+use crate::app_network;
 use crate::context::Context;
+use crate::dynos::Dyno;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::store::Scope;
 
@@ -86,7 +94,13 @@ pub fn defined(
     else {
         return Ok(Vec::new());
     };
-    let parsed: AppJson = serde_json::from_str(&text)
+    deploy_checks(&text, kind)
+}
+
+/// The checks of app.json `text` that gate a deploy of `kind`: all but
+/// liveness checks.
+fn deploy_checks(text: &str, kind: &str) -> Result<Vec<Healthcheck>> {
+    let parsed: AppJson = serde_json::from_str(text)
         .map_err(|e| Error::fail(format!("Invalid app.json healthchecks: {e}")))?;
     Ok(parsed
         .healthchecks
@@ -172,15 +186,144 @@ fn http_get(
     )?;
     let mut response = Vec::new();
     stream.take(1 << 20).read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("not an HTTP response"))?;
+    parse_response(&String::from_utf8_lossy(&response))
+        .ok_or_else(|| std::io::Error::other("not an HTTP response"))
+}
+
+/// An HTTP/1 response's status and body.
+fn parse_response(text: &str) -> Option<(u16, String)> {
+    if !text.starts_with("HTTP/") {
+        return None;
+    }
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
-    Ok((status, body))
+    Some((status, body))
+}
+
+/// Waits until the new container is ready (see [`health`]). Returns its
+/// IP on berth's network.
+pub(super) fn check(
+    ctx: &Context,
+    engine: &Engine,
+    app: &AppName,
+    id: &str,
+    dyno: &Dyno,
+    port: u16,
+    tag: Option<&str>,
+) -> Result<String> {
+    let started = Instant::now();
+    // A container counts as alive while running and not restarted: with a
+    // restart policy a crashing one looks running again within moments.
+    let inspect = || -> Result<(bool, String, i64)> {
+        let info = engine
+            .inspect_container(id)?
+            .ok_or_else(|| Error::fail("the container disappeared"))?;
+        let ip = app_network::container_ip(&info).unwrap_or_default();
+        let state = info.state.unwrap_or_default();
+        let restarted = state.restarting == Some(true) || info.restart_count.unwrap_or(0) > 0;
+        Ok((
+            state.running == Some(true) && !restarted,
+            ip,
+            state.exit_code.unwrap_or_default(),
+        ))
+    };
+    let alive = || inspect().map(|(alive, ..)| alive);
+    let (running, ip, code) = inspect()?;
+    if !running {
+        return Err(Error::fail(format!(
+            "the container exited with status {code}"
+        )));
+    }
+    let mode = mode(ctx, app, &dyno.kind)?;
+    if mode != Mode::Checked {
+        ctx.out.info2(format!(
+            "Zero downtime checks have been skipped ({})",
+            dyno.name()
+        ))?;
+        return Ok(ip);
+    }
+    ctx.out
+        .verbose_quiet(format!("Attempting pre-flight checks ({})", dyno.name()))?;
+    let defined = defined(ctx, app, &dyno.kind, tag)?;
+    if !defined.is_empty() {
+        let domains = ctx.fire("domains-list", &[app.as_str()])?;
+        let host = domains
+            .lines()
+            .find(|d| !d.is_empty() && *d != "localhost" && !d.contains('*'))
+            .unwrap_or("localhost")
+            .to_string();
+        for healthcheck in &defined {
+            run(ctx, healthcheck, &ip, port, &host, &alive)?;
+        }
+        return Ok(ip);
+    }
+    let limit = if dyno.kind == "web" {
+        LISTEN_TIMEOUT
+    } else {
+        UPTIME_CHECK
+    };
+    loop {
+        let (running, ip, code) = inspect()?;
+        if !running {
+            return Err(Error::fail(format!(
+                "the container exited with status {code}"
+            )));
+        }
+        if dyno.kind == "web" {
+            if let Ok(addr) = format!("{ip}:{port}").parse::<SocketAddr>()
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            {
+                return Ok(ip);
+            }
+            if started.elapsed() > limit {
+                return Err(Error::fail(format!(
+                    "nothing listens on port {port} after {}s",
+                    limit.as_secs()
+                )));
+            }
+        } else if started.elapsed() > limit {
+            return Ok(ip);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_checks_do_not_gate_a_deploy() {
+        let text = r#"{"healthchecks": {"web": [
+            {"type": "startup", "name": "up", "path": "/up", "attempts": 2},
+            {"type": "liveness", "path": "/live"},
+            {"uptime": 3}
+        ]}}"#;
+        let checks = deploy_checks(text, "web").unwrap();
+        assert_eq!(checks.len(), 2);
+        assert_eq!(checks[0].path.as_deref(), Some("/up"));
+        assert_eq!(checks[0].attempts, Some(2));
+        assert_eq!(checks[1].uptime, Some(3));
+        assert!(deploy_checks(text, "worker").unwrap().is_empty());
+        assert!(deploy_checks("{}", "web").unwrap().is_empty());
+        let bad = deploy_checks(r#"{"healthchecks": []}"#, "web").unwrap_err();
+        assert!(bad.to_string().starts_with("Invalid app.json healthchecks"));
+    }
+
+    #[test]
+    fn responses_give_status_and_body() {
+        assert_eq!(
+            parse_response("HTTP/1.1 200 OK\r\nA: b\r\n\r\nhello"),
+            Some((200, "hello".to_string()))
+        );
+        assert_eq!(
+            parse_response("HTTP/1.0 503 Busy\r\n\r\n"),
+            Some((503, String::new()))
+        );
+        assert_eq!(parse_response("SSH-2.0-x"), None);
+        assert_eq!(parse_response(""), None);
+    }
 }

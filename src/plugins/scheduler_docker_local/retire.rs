@@ -68,13 +68,31 @@ pub fn queued(ctx: &Context, app: &AppName) -> Result<Vec<String>> {
     };
     Ok(text
         .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next() == Some(app.as_str()))
-                .then(|| words.next().map(str::to_string))
-                .flatten()
-        })
+        .filter_map(Entry::parse)
+        .filter(|entry| entry.app == app.as_str())
+        .map(|entry| entry.id.to_string())
         .collect())
+}
+
+/// A line of the retire queue: `APP CONTAINER-ID DEADLINE` (unix seconds).
+#[derive(Debug, PartialEq, Eq)]
+struct Entry<'a> {
+    app: &'a str,
+    id: &'a str,
+    deadline: u64,
+}
+
+impl Entry<'_> {
+    /// `None` for a line that is not an entry (a torn or foreign line).
+    fn parse(line: &str) -> Option<Entry<'_>> {
+        let mut words = line.split_whitespace();
+        let entry = Entry {
+            app: words.next()?,
+            id: words.next()?,
+            deadline: words.next()?.parse().ok()?,
+        };
+        words.next().is_none().then_some(entry)
+    }
 }
 
 /// Stops and removes every queued container whose time has come; returns
@@ -91,12 +109,7 @@ pub fn retire_due(ctx: &Context) -> Result<(usize, Option<u64>)> {
     let mut next: Option<u64> = None;
     let mut engine = None;
     for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let (Some(app), Some(id), Some(deadline)) = (
-            words.next(),
-            words.next(),
-            words.next().and_then(|d| d.parse::<u64>().ok()),
-        ) else {
+        let Some(Entry { app, id, deadline }) = Entry::parse(line) else {
             continue;
         };
         if deadline > now() {
@@ -111,7 +124,7 @@ pub fn retire_due(ctx: &Context) -> Result<(usize, Option<u64>)> {
         }
         if let Some(engine) = &engine {
             let timeout = match AppName::lookup(app) {
-                Ok(app) => super::stop_timeout(ctx, &app)?,
+                Ok(app) => super::properties::stop_timeout(ctx, &app)?,
                 Err(_) => 30,
             };
             engine.stop_container(id, timeout)?;
@@ -158,4 +171,30 @@ pub fn spawn_detached_retirer() {
         });
     }
     let _ = command.spawn();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_lines_parse_or_are_skipped() {
+        assert_eq!(
+            Entry::parse("demo 0123abc 1700000000"),
+            Some(Entry {
+                app: "demo",
+                id: "0123abc",
+                deadline: 1_700_000_000
+            })
+        );
+        for torn in [
+            "",
+            "demo",
+            "demo 0123abc",
+            "demo 0123abc soon",
+            "a b 1 extra",
+        ] {
+            assert_eq!(Entry::parse(torn), None, "{torn:?}");
+        }
+    }
 }
