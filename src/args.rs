@@ -106,6 +106,52 @@ pub struct ListArgs {
     pub app: Option<String>,
 }
 
+/// No arguments at all (`version`, `events:on`): any word is unexpected.
+#[derive(clap::Parser, Debug)]
+#[command(disable_help_flag = true)]
+pub struct NoArgs {}
+
+/// `<app>`, the one argument of many commands.
+#[derive(clap::Parser, Debug)]
+#[command(disable_help_flag = true)]
+pub struct AppArg {
+    pub app: Option<String>,
+}
+
+/// `<app> <word>…`: an app, then a list (domains, port maps).
+#[derive(clap::Parser, Debug)]
+#[command(disable_help_flag = true)]
+pub struct AppWords {
+    pub app: Option<String>,
+    pub words: Vec<String>,
+}
+
+/// `<word>…`, a list without an app (the global domains).
+#[derive(clap::Parser, Debug)]
+#[command(disable_help_flag = true)]
+pub struct Words {
+    pub words: Vec<String>,
+}
+
+/// `<app>|--all`: one app, or every app.
+#[derive(clap::Parser, Debug)]
+#[command(disable_help_flag = true)]
+pub struct AppOrAll {
+    #[arg(long)]
+    pub all: bool,
+    pub app: Option<String>,
+}
+
+impl AppOrAll {
+    /// With `--all`, an app as well is one word too many.
+    pub fn refuse_app_with_all(&self) -> Result<()> {
+        match (&self.app, self.all) {
+            (Some(app), true) => Err(Error::fail(format!("Unexpected argument: {app}"))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Whether `--help` or `-h` is among the words (before a `--`).
 pub fn wants_help(args: &[String]) -> bool {
     args.iter()
@@ -149,6 +195,34 @@ mod tests {
         assert_eq!(fail(&["--format"]), "--format requires a value");
         let ok: Sample = parse("x:y", &words(&["--all", "demo", "--parallel", "4"])).unwrap();
         assert!(ok.all && ok.app.as_deref() == Some("demo") && ok.parallel == Some(4));
+    }
+
+    #[test]
+    fn shared_shapes_take_flags_anywhere_and_refuse_strays() {
+        let ok: AppOrAll = parse("x:y", &words(&["demo", "--all"])).unwrap();
+        assert!(ok.all && ok.app.as_deref() == Some("demo"));
+        assert_eq!(
+            ok.refuse_app_with_all().unwrap_err().to_string(),
+            "Unexpected argument: demo"
+        );
+        let fail = |args: &[&str]| {
+            parse::<AppWords>("x:y", &words(args))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            fail(&["demo", "a.com", "--bogus"]),
+            "Invalid flag passed: --bogus"
+        );
+        assert_eq!(fail(&["demo", "-x"]), "Invalid flag passed: -x");
+        let listed: AppWords = parse("x:y", &words(&["demo", "a.com", "--", "-x"])).unwrap();
+        assert_eq!(listed.words, ["a.com", "-x"]);
+        assert_eq!(
+            parse::<NoArgs>("x:y", &words(&["extra"]))
+                .unwrap_err()
+                .to_string(),
+            "Unexpected argument: extra"
+        );
     }
 
     #[test]
