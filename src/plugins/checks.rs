@@ -78,10 +78,26 @@ fn write_list(ctx: &Context, app: &AppName, key: &str, items: &[String]) -> Resu
         .set_property("checks", &Scope::App(app.clone()), key, &items.join(","))
 }
 
+/// `<app> [<process-type>[,<process-type>…]]`, the arguments of
+/// `checks:disable`, `enable`, `skip` and `run` (whose list may also name
+/// one container, `web.2`).
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct AppTypes {
+    app: Option<String>,
+    types: Option<String>,
+}
+
 /// Moves `types` (or all) into `target` (`disabled`, `skipped` or neither).
-fn update(ctx: &Context, args: &[String], target: Option<&str>) -> Result<(AppName, String)> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
-    let types: Vec<String> = match args.get(1) {
+fn update(
+    ctx: &Context,
+    command: &str,
+    args: &[String],
+    target: Option<&str>,
+) -> Result<(AppName, String)> {
+    let args: AppTypes = crate::args::parse(command, args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
+    let types: Vec<String> = match &args.types {
         Some(list) => list.split(',').map(str::to_string).collect(),
         None => vec![ALL.to_string()],
     };
@@ -112,7 +128,7 @@ fn update(ctx: &Context, args: &[String], target: Option<&str>) -> Result<(AppNa
 }
 
 fn disable(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, types) = update(ctx, &args, Some("disabled"))?;
+    let (app, types) = update(ctx, "checks:disable", &args, Some("disabled"))?;
     if types == ALL {
         ctx.out
             .info1(format!("Disabling zero downtime for app ({app})"))
@@ -124,7 +140,7 @@ fn disable(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, types) = update(ctx, &args, None)?;
+    let (app, types) = update(ctx, "checks:enable", &args, None)?;
     if types == ALL {
         ctx.out
             .info1(format!("Enabling zero downtime for app's ({app})"))
@@ -136,17 +152,18 @@ fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn skip(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, types) = update(ctx, &args, Some("skipped"))?;
+    let (app, types) = update(ctx, "checks:skip", &args, Some("skipped"))?;
     ctx.out.info1(format!(
         "Skipping zero downtime for app's ({app}) proctypes ({types})"
     ))
 }
 
 fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let args: AppTypes = crate::args::parse("checks:run", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     ctx.out.info1("Running pre-flight checks")?;
     let mut trigger_args = vec![app.as_str()];
-    if let Some(filter) = args.get(1) {
+    if let Some(filter) = &args.types {
         trigger_args.push(filter);
     }
     ctx.fire("checks-run", &trigger_args)?;

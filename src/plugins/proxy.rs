@@ -8,6 +8,7 @@
 //! them, once per app.
 
 use crate::app_name::AppName;
+use crate::args::AppOrAll;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::plugins::{Command, Plugin};
@@ -140,34 +141,39 @@ fn is_enabled(ctx: &Context, app: &AppName) -> Result<bool> {
 
 // ----- commands -----
 
-/// `[--parallel N] <app>|--all`. berth runs the apps one after the other:
-/// each is milliseconds of work, and nginx reloads are serialised anyway.
-fn targets(ctx: &Context, args: &[String], parallel: bool) -> Result<Vec<AppName>> {
-    let mut all = false;
-    let mut app = None;
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        match word.as_str() {
-            "--all" => all = true,
-            "--parallel" if parallel => {
-                let count = words.next().map(String::as_str).unwrap_or_default();
-                check_parallel(count)?;
-            }
-            w if parallel && w.starts_with("--parallel=") => {
-                check_parallel(&w["--parallel=".len()..])?;
-            }
-            w if app.is_none() => app = Some(w),
-            w => return Err(Error::fail(format!("Unexpected argument: {w}"))),
-        }
+/// `[--parallel N] <app>|--all`, the arguments of `proxy:build-config`,
+/// `enable` and `disable`. berth runs the apps one after the other: each
+/// is milliseconds of work, and nginx reloads are serialised anyway, so the
+/// count is checked and otherwise unused.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct ParallelTargets {
+    #[arg(long, allow_hyphen_values = true)]
+    parallel: Option<String>,
+    #[command(flatten)]
+    targets: AppOrAll,
+}
+
+/// The apps of a command taking [`ParallelTargets`].
+fn parallel_targets(ctx: &Context, command: &str, args: &[String]) -> Result<Vec<AppName>> {
+    let args: ParallelTargets = crate::args::parse(command, args)?;
+    if let Some(count) = &args.parallel {
+        check_parallel(count)?;
     }
-    if all {
+    targets(ctx, args.targets)
+}
+
+/// `<app>` or `--all` (every app; none is a warning, not a failure).
+fn targets(ctx: &Context, args: AppOrAll) -> Result<Vec<AppName>> {
+    if args.all {
+        args.refuse_app_with_all()?;
         let apps = ctx.store.apps()?;
         if apps.is_empty() {
             ctx.out.warn("You haven't deployed any applications yet")?;
         }
         return Ok(apps);
     }
-    Ok(vec![ctx.existing_app(app)?])
+    Ok(vec![ctx.existing_app(args.app.as_deref())?])
 }
 
 fn check_parallel(count: &str) -> Result<()> {
@@ -180,14 +186,14 @@ fn check_parallel(count: &str) -> Result<()> {
 }
 
 fn build_config(ctx: &Context, args: Vec<String>) -> Result<()> {
-    for app in targets(ctx, &args, true)? {
+    for app in parallel_targets(ctx, "proxy:build-config", &args)? {
         ctx.fire("proxy-build-config", &[app.as_str()])?;
     }
     Ok(())
 }
 
 fn clear_config(ctx: &Context, args: Vec<String>) -> Result<()> {
-    for app in targets(ctx, &args, false)? {
+    for app in targets(ctx, crate::args::parse("proxy:clear-config", &args)?)? {
         ctx.fire("proxy-clear-config", &[app.as_str()])?;
     }
     Ok(())
@@ -196,7 +202,7 @@ fn clear_config(ctx: &Context, args: Vec<String>) -> Result<()> {
 /// Enabling or disabling writes the `disabled` property, then has the proxy
 /// rebuild the app's config (which writes it, or removes it when disabled).
 fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
-    for app in targets(ctx, &args, true)? {
+    for app in parallel_targets(ctx, "proxy:enable", &args)? {
         ctx.out.info1("Enabling proxy for app")?;
         ctx.store
             .delete_property("proxy", &Scope::App(app.clone()), "disabled")?;
@@ -206,7 +212,7 @@ fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn disable(ctx: &Context, args: Vec<String>) -> Result<()> {
-    for app in targets(ctx, &args, true)? {
+    for app in parallel_targets(ctx, "proxy:disable", &args)? {
         ctx.out.info1("Disabling proxy for app")?;
         ctx.store
             .set_property("proxy", &Scope::App(app.clone()), "disabled", "true")?;

@@ -329,9 +329,11 @@ fn rebuild(ctx: &Context, args: Vec<String>) -> Result<()> {
 /// (after a reboot, or a new platform container). Apps with
 /// `restore=false` are skipped.
 fn restore(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let apps = match args.first() {
-        Some(all) if all == "--all" => ctx.store.apps()?,
-        Some(name) => vec![ctx.existing_app(Some(name))?],
+    let args: crate::args::AppOrAll = crate::args::parse("ps:restore", &args)?;
+    args.refuse_app_with_all()?;
+    let apps = match args.app {
+        _ if args.all => ctx.store.apps()?,
+        Some(name) => vec![ctx.existing_app(Some(&name))?],
         None => {
             ctx.out
                 .warn("Restore specified without app, assuming --all")?;
@@ -474,7 +476,8 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn inspect(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let args: crate::args::AppArg = crate::args::parse("ps:inspect", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     let engine = Engine::connect()?;
     let mut all = Vec::new();
     for dyno in state::dynos(&ctx.store, &app)? {

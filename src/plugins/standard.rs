@@ -1,6 +1,7 @@
 //! Dokku's `00_dokku-standard`: `help`, `version`, `url` and `urls`.
 
 use crate::DOKKU_VERSION;
+use crate::args::{AppArg, NoArgs};
 use crate::context::Context;
 use crate::error::Result;
 use crate::output::columns;
@@ -53,20 +54,21 @@ fn help(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 /// `url <app>` / `urls <app>`: what the `domains-urls` trigger answers.
 fn url(ctx: &Context, args: Vec<String>) -> Result<()> {
-    print_urls(ctx, args, "url")
+    print_urls(ctx, crate::args::parse("url", &args)?, "url")
 }
 
 fn urls(ctx: &Context, args: Vec<String>) -> Result<()> {
-    print_urls(ctx, args, "urls")
+    print_urls(ctx, crate::args::parse("urls", &args)?, "urls")
 }
 
-fn print_urls(ctx: &Context, args: Vec<String>, kind: &str) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+fn print_urls(ctx: &Context, args: AppArg, kind: &str) -> Result<()> {
+    let app = ctx.existing_app(args.app.as_deref())?;
     let found = ctx.fire("domains-urls", &[app.as_str(), kind])?;
     ctx.out.raw(found.as_bytes())
 }
 
-fn version(ctx: &Context, _args: Vec<String>) -> Result<()> {
+fn version(ctx: &Context, args: Vec<String>) -> Result<()> {
+    crate::args::parse::<NoArgs>("version", &args)?;
     ctx.out.line(format!(
         "dokku version {DOKKU_VERSION} (berth {})",
         env!("CARGO_PKG_VERSION")

@@ -3,6 +3,7 @@
 //! domains from them; changing them changes no app's own `VHOST`, so nothing
 //! is fired.
 
+use crate::args::{NoArgs, Words};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::store::Scope;
@@ -18,17 +19,18 @@ fn update_global_vhost<T>(ctx: &Context, change: impl FnOnce(&mut Vec<Domain>) -
 
 /// At least one domain, all valid.
 fn domains_arg(command: &str, args: &[String]) -> Result<Vec<Domain>> {
-    require_words(command, args)?;
-    vhost::parse_all(args)
+    vhost::parse_all(&words(command, args)?)
 }
 
-fn require_words(command: &str, args: &[String]) -> Result<()> {
-    if args.is_empty() {
+/// `<domain>...`, at least one word.
+fn words(command: &str, args: &[String]) -> Result<Vec<String>> {
+    let args: Words = crate::args::parse(command, args)?;
+    if args.words.is_empty() {
         return Err(Error::fail(format!(
             "Please specify a domain name. Usage: dokku {command} DOMAIN [DOMAIN ...]"
         )));
     }
-    Ok(())
+    Ok(args.words)
 }
 
 pub fn add_global(ctx: &Context, args: Vec<String>) -> Result<()> {
@@ -52,8 +54,7 @@ pub fn set_global(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 pub fn remove_global(ctx: &Context, args: Vec<String>) -> Result<()> {
-    require_words("domains:remove-global", &args)?;
-    let targets = vhost::lowercased(&args);
+    let targets = vhost::lowercased(&words("domains:remove-global", &args)?);
     update_global_vhost(ctx, |current| vhost::remove_all(current, &targets))?;
     for target in &targets {
         ctx.out.info1(format!("Removed {target}"))?;
@@ -61,7 +62,8 @@ pub fn remove_global(ctx: &Context, args: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-pub fn clear_global(ctx: &Context, _args: Vec<String>) -> Result<()> {
+pub fn clear_global(ctx: &Context, args: Vec<String>) -> Result<()> {
+    crate::args::parse::<NoArgs>("domains:clear-global", &args)?;
     update_global_vhost(ctx, Vec::clear)?;
     ctx.out.info1("Cleared global domains")
 }

@@ -16,6 +16,7 @@ mod vhost;
 use std::path::{Path, PathBuf};
 
 use crate::app_name::AppName;
+use crate::args::{AppArg, AppOrAll, AppWords};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::plugins::{Command, Plugin};
@@ -220,19 +221,27 @@ fn fire_update(ctx: &Context, app: &AppName, action: &str, domains: &[Domain]) -
 
 // ----- commands -----
 
-/// `<app> <domain>...` with at least one domain, all valid.
+/// `<app> <domain>...` with at least one domain: the app and the words.
+/// A word starting with `-` is a flag (none is a domain); `--` ends them.
+fn app_and_words(ctx: &Context, command: &str, args: &[String]) -> Result<(AppName, Vec<String>)> {
+    let args: AppWords = crate::args::parse(command, args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
+    if args.words.is_empty() {
+        return Err(Error::fail(format!(
+            "Please specify a domain name. Usage: dokku {command} {app} DOMAIN [DOMAIN ...]"
+        )));
+    }
+    Ok((app, args.words))
+}
+
+/// `<app> <domain>...`, all valid.
 fn app_and_domains(
     ctx: &Context,
     command: &str,
     args: &[String],
 ) -> Result<(AppName, Vec<Domain>)> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
-    if args.len() < 2 {
-        return Err(Error::fail(format!(
-            "Please specify a domain name. Usage: dokku {command} {app} DOMAIN [DOMAIN ...]"
-        )));
-    }
-    Ok((app, vhost::parse_all(&args[1..])?))
+    let (app, words) = app_and_words(ctx, command, args)?;
+    Ok((app, vhost::parse_all(&words)?))
 }
 
 fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
@@ -269,13 +278,8 @@ fn reenable_vhost(ctx: &Context, app: &AppName) -> Result<()> {
 }
 
 fn remove(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
-    if args.len() < 2 {
-        return Err(Error::fail(format!(
-            "Please specify a domain name. Usage: dokku domains:remove {app} DOMAIN [DOMAIN ...]"
-        )));
-    }
-    let targets = vhost::lowercased(&args[1..]);
+    let (app, words) = app_and_words(ctx, "domains:remove", &args)?;
+    let targets = vhost::lowercased(&words);
     update_app_vhost(ctx, &app, |current| vhost::remove_all(current, &targets))?;
     for target in &targets {
         ctx.out.info1(format!("Removed {target} from {app}"))?;
@@ -288,14 +292,16 @@ fn remove(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let args: AppArg = crate::args::parse("domains:clear", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     update_app_vhost(ctx, &app, Vec::clear)?;
     ctx.out.info1(format!("Cleared domains in {app}"))?;
     fire_update(ctx, &app, "clear", &[])
 }
 
 fn reset(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let args: AppArg = crate::args::parse("domains:reset", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     let defaults = default_domains(ctx, &app)?;
     update_app_vhost(ctx, &app, |current| *current = defaults)?;
     ctx.out.info1(format!("Reset domains for {app}"))?;
@@ -303,19 +309,21 @@ fn reset(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 /// `<app>` or `--all` (every app; none is a warning, not a failure).
-fn app_or_all(ctx: &Context, args: &[String]) -> Result<Vec<AppName>> {
-    if args.first().map(String::as_str) == Some("--all") {
+fn app_or_all(ctx: &Context, command: &str, args: &[String]) -> Result<Vec<AppName>> {
+    let args: AppOrAll = crate::args::parse(command, args)?;
+    args.refuse_app_with_all()?;
+    if args.all {
         let apps = ctx.store.apps()?;
         if apps.is_empty() {
             ctx.out.warn("You haven't deployed any applications yet")?;
         }
         return Ok(apps);
     }
-    Ok(vec![ctx.existing_app(args.first().map(String::as_str))?])
+    Ok(vec![ctx.existing_app(args.app.as_deref())?])
 }
 
 fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
-    for app in app_or_all(ctx, &args)? {
+    for app in app_or_all(ctx, "domains:enable", &args)? {
         if vhost_enabled(ctx, &app)? {
             ctx.out.info1(format!(
                 "Domains (VHOST) support is already enabled for app ({app})"
@@ -336,7 +344,7 @@ fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn disable(ctx: &Context, args: Vec<String>) -> Result<()> {
-    for app in app_or_all(ctx, &args)? {
+    for app in app_or_all(ctx, "domains:disable", &args)? {
         if !vhost_enabled(ctx, &app)? {
             ctx.out.info1(format!(
                 "Domains (VHOST) support is already disabled for app ({app})"

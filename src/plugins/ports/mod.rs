@@ -10,6 +10,7 @@
 mod port_map;
 
 use crate::app_name::AppName;
+use crate::args::{AppArg, AppWords};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::output::columns;
@@ -126,9 +127,10 @@ fn effective(ctx: &Context, app: &AppName) -> Result<Vec<PortMap>> {
 }
 
 /// `<app> <map>...`: the app and its maps, all parsed before any write.
-fn app_and_maps(ctx: &Context, args: &[String]) -> Result<(AppName, Vec<PortMap>)> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
-    let maps = port_map::parse_maps(args.get(1..).unwrap_or_default())?;
+fn app_and_maps(ctx: &Context, command: &str, args: &[String]) -> Result<(AppName, Vec<PortMap>)> {
+    let args: AppWords = crate::args::parse(command, args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
+    let maps = port_map::parse_maps(&args.words)?;
     if maps.is_empty() {
         return Err(Error::fail("No port mapping specified"));
     }
@@ -141,7 +143,7 @@ fn changed(ctx: &Context, app: &AppName, action: &str) -> Result<()> {
 }
 
 fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, maps) = app_and_maps(ctx, &args)?;
+    let (app, maps) = app_and_maps(ctx, "ports:add", &args)?;
     {
         let _lock = ctx.store.lock(&scope(&app))?;
         let mut all = stored(ctx, &app, MAP)?;
@@ -152,7 +154,7 @@ fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, maps) = app_and_maps(ctx, &args)?;
+    let (app, maps) = app_and_maps(ctx, "ports:set", &args)?;
     let maps = port_map::normalize(maps)?;
     {
         let _lock = ctx.store.lock(&scope(&app))?;
@@ -162,8 +164,9 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn remove(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
-    let targets = port_map::parse_args(args.get(1..).unwrap_or_default())?;
+    let args: AppWords = crate::args::parse("ports:remove", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
+    let targets = port_map::parse_args(&args.words)?;
     if targets.is_empty() {
         return Err(Error::fail("No port mapping specified"));
     }
@@ -182,7 +185,8 @@ fn remove(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let args: AppArg = crate::args::parse("ports:clear", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     {
         let _lock = ctx.store.lock(&scope(&app))?;
         store(ctx, &app, MAP, &[])?;
