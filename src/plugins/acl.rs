@@ -103,10 +103,17 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// `acl:allowed <user>`.
+#[derive(Parser)]
+#[command(disable_help_flag = true)]
+struct UserArg {
+    user: Option<String>,
+}
+
 fn allowed(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let args: AppUser = crate::args::parse("acl:allowed", &args)?;
+    let args: UserArg = crate::args::parse("acl:allowed", &args)?;
     let user = args
-        .app
+        .user
         .filter(|u| !u.is_empty())
         .ok_or_else(|| Error::fail("Please specify a user, ie: dokku acl:allowed <user>"))?;
     let settings = acl::Settings::load(&ctx.store)?;

@@ -5,10 +5,11 @@
 //! command that changed state, from where, and how it ended. Reading and
 //! switching it need the `admin` role: the log shows every key's actions.
 
+use crate::args::NoArgs;
 use crate::audit;
 use crate::bounded;
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plugins::{Command, Plugin};
 use crate::store::Scope;
 
@@ -50,12 +51,17 @@ pub static PLUGIN: Plugin = Plugin {
 const TAIL_LINES: usize = 100;
 const TAIL_BYTES: u64 = 256 * 1024;
 
+/// `events [-t|--tail]`.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true, args_override_self = true)]
+struct ShowArgs {
+    /// Follow the log after its last lines.
+    #[arg(short = 't', long = "tail")]
+    tail: bool,
+}
+
 fn show(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let follow = match args.as_slice() {
-        [] => false,
-        [flag] if flag == "-t" || flag == "--tail" => true,
-        [other, ..] => return Err(Error::fail(format!("Unexpected argument: {other}"))),
-    };
+    let follow = crate::args::parse::<ShowArgs>("events", &args)?.tail;
     let path = audit::path(&ctx.store);
     let (last, end) = bounded::tail(&path, TAIL_LINES, TAIL_BYTES)?;
     ctx.out.raw(&last)?;
@@ -65,7 +71,8 @@ fn show(ctx: &Context, args: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-fn list(ctx: &Context, _args: Vec<String>) -> Result<()> {
+fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
+    crate::args::parse::<NoArgs>("events:list", &args)?;
     ctx.out.info2("Events currently logged")?;
     if !audit::is_on(&ctx.store) {
         return ctx.out.line("none (events:on starts recording)");
@@ -74,13 +81,15 @@ fn list(ctx: &Context, _args: Vec<String>) -> Result<()> {
         .line("every command that changes state: time, key name and fingerprint, source address, command (secrets hidden), outcome")
 }
 
-fn on(ctx: &Context, _args: Vec<String>) -> Result<()> {
+fn on(ctx: &Context, args: Vec<String>) -> Result<()> {
+    crate::args::parse::<NoArgs>("events:on", &args)?;
     ctx.out.info1("Enabling dokku events logger")?;
     ctx.store
         .set_property("events", &Scope::Global, "enabled", "")
 }
 
-fn off(ctx: &Context, _args: Vec<String>) -> Result<()> {
+fn off(ctx: &Context, args: Vec<String>) -> Result<()> {
+    crate::args::parse::<NoArgs>("events:off", &args)?;
     ctx.out.info1("Disabling dokku events logger")?;
     ctx.store
         .set_property("events", &Scope::Global, "enabled", "false")
