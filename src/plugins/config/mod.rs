@@ -87,47 +87,100 @@ pub static PLUGIN: Plugin = Plugin {
     ],
 };
 
-/// Flags every config command takes, plus its positional words.
-#[derive(Parser)]
+// The arguments of each command: its flags, then `(<app>|--global)` and
+// what follows, as words (with `--global` there is no app word). Keys and
+// `KEY=VALUE` words never start with `-`, so a word that does is a flag
+// (values may: `K=-1`); `--` ends the flags.
+
+/// `[--merged] (<app>|--global)`: `config:show`, `config:keys`,
+/// `config:bundle`.
+#[derive(Parser, Debug)]
 #[command(disable_help_flag = true)]
-struct Args {
+struct MergedArgs {
+    #[arg(long)]
+    global: bool,
+    #[arg(long)]
+    merged: bool,
+    words: Vec<String>,
+}
+
+/// `[--quoted] (<app>|--global) KEY`.
+#[derive(Parser, Debug)]
+#[command(disable_help_flag = true)]
+struct GetArgs {
+    #[arg(long)]
+    global: bool,
+    #[arg(long)]
+    quoted: bool,
+    words: Vec<String>,
+}
+
+/// `[--format=FORMAT] [--merged] (<app>|--global)`.
+#[derive(Parser, Debug)]
+#[command(disable_help_flag = true)]
+struct ExportArgs {
     #[arg(long)]
     global: bool,
     #[arg(long)]
     merged: bool,
     #[arg(long)]
-    quoted: bool,
+    format: Option<String>,
+    words: Vec<String>,
+}
+
+/// `[--encoded] [--no-restart] (<app>|--global) KEY=VALUE…`.
+#[derive(Parser, Debug)]
+#[command(disable_help_flag = true)]
+struct SetArgs {
+    #[arg(long)]
+    global: bool,
     #[arg(long)]
     encoded: bool,
     #[arg(long)]
     no_restart: bool,
+    words: Vec<String>,
+}
+
+/// `[--no-restart] (<app>|--global) [KEY…]`: `config:unset` (keys) and
+/// `config:clear` (none).
+#[derive(Parser, Debug)]
+#[command(disable_help_flag = true)]
+struct NoRestartArgs {
+    #[arg(long)]
+    global: bool,
+    #[arg(long)]
+    no_restart: bool,
+    words: Vec<String>,
+}
+
+/// `[--replace] [--no-restart] [--format=FORMAT] (<app>|--global) [FILE|-]`.
+#[derive(Parser, Debug)]
+#[command(disable_help_flag = true)]
+struct ImportArgs {
+    #[arg(long)]
+    global: bool,
     #[arg(long)]
     replace: bool,
     #[arg(long)]
+    no_restart: bool,
+    #[arg(long)]
     format: Option<String>,
-    rest: Vec<String>,
+    words: Vec<String>,
 }
 
-impl Args {
-    /// Parses, refusing flags the command does not take.
-    fn parse(command: &str, allowed: &[&str], args: &[String]) -> Result<Args> {
-        let parsed: Args = crate::args::parse(command, args)?;
-        let given = [
-            ("global", parsed.global),
-            ("merged", parsed.merged),
-            ("quoted", parsed.quoted),
-            ("encoded", parsed.encoded),
-            ("no-restart", parsed.no_restart),
-            ("replace", parsed.replace),
-            ("format", parsed.format.is_some()),
-        ];
-        for (flag, set) in given {
-            if set && flag != "global" && !allowed.contains(&flag) {
-                return Err(Error::fail(format!("Invalid flag passed: --{flag}")));
-            }
-        }
-        Ok(parsed)
+/// The scope, and the words after it; `max` of them at most (the
+/// commands ignored extra words before, and refuse them now).
+fn scope_and_words(
+    ctx: &Context,
+    global: bool,
+    words: Vec<String>,
+    max: Option<usize>,
+) -> Result<(Scope, Vec<String>)> {
+    let (scope, rest) = ctx.scope_and_rest(global, words)?;
+    if let Some(extra) = max.and_then(|max| rest.get(max)) {
+        return Err(Error::fail(format!("Unexpected argument: {extra}")));
     }
+    Ok((scope, rest))
 }
 
 fn env_of(ctx: &Context, scope: &Scope, merged: bool) -> Result<Env> {
@@ -138,8 +191,8 @@ fn env_of(ctx: &Context, scope: &Scope, merged: bool) -> Result<Env> {
 }
 
 fn show(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let a = Args::parse("config:show", &["merged"], &args)?;
-    let (scope, _) = ctx.scope_and_rest(a.global, a.rest)?;
+    let a: MergedArgs = crate::args::parse("config:show", &args)?;
+    let (scope, _) = scope_and_words(ctx, a.global, a.words, Some(0))?;
     let env = env_of(ctx, &scope, a.merged)?;
     let title = scope
         .app()
@@ -151,8 +204,8 @@ fn show(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn get(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let a = Args::parse("config:get", &["quoted"], &args)?;
-    let (scope, rest) = ctx.scope_and_rest(a.global, a.rest)?;
+    let a: GetArgs = crate::args::parse("config:get", &args)?;
+    let (scope, rest) = scope_and_words(ctx, a.global, a.words, Some(1))?;
     let key = rest.first().ok_or_else(|| Error::fail("Expected: key"))?;
     match ctx.store.env(&scope)?.get(key) {
         Some(value) if a.quoted => ctx.out.line(single_quoted(value)),
@@ -162,24 +215,24 @@ fn get(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn keys(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let a = Args::parse("config:keys", &["merged"], &args)?;
-    let (scope, _) = ctx.scope_and_rest(a.global, a.rest)?;
+    let a: MergedArgs = crate::args::parse("config:keys", &args)?;
+    let (scope, _) = scope_and_words(ctx, a.global, a.words, Some(0))?;
     env_of(ctx, &scope, a.merged)?
         .keys()
         .try_for_each(|key| ctx.out.line(key))
 }
 
 fn export_command(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let a = Args::parse("config:export", &["merged", "format"], &args)?;
-    let (scope, _) = ctx.scope_and_rest(a.global, a.rest)?;
+    let a: ExportArgs = crate::args::parse("config:export", &args)?;
+    let (scope, _) = scope_and_words(ctx, a.global, a.words, Some(0))?;
     let format = a.format.as_deref().unwrap_or("exports");
     let text = render(&env_of(ctx, &scope, a.merged)?, format)?;
     ctx.out.line(text)
 }
 
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let a = Args::parse("config:set", &["encoded", "no-restart"], &args)?;
-    let (scope, pairs) = ctx.scope_and_rest(a.global, a.rest)?;
+    let a: SetArgs = crate::args::parse("config:set", &args)?;
+    let (scope, pairs) = scope_and_words(ctx, a.global, a.words, None)?;
     if pairs.is_empty() {
         return Err(Error::fail("At least one env pair must be given"));
     }
@@ -210,8 +263,8 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn unset(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let a = Args::parse("config:unset", &["no-restart"], &args)?;
-    let (scope, keys) = ctx.scope_and_rest(a.global, a.rest)?;
+    let a: NoRestartArgs = crate::args::parse("config:unset", &args)?;
+    let (scope, keys) = scope_and_words(ctx, a.global, a.words, None)?;
     if keys.is_empty() {
         return Err(Error::fail("At least one key must be given"));
     }
@@ -240,8 +293,8 @@ fn unset(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let a = Args::parse("config:clear", &["no-restart"], &args)?;
-    let (scope, _) = ctx.scope_and_rest(a.global, a.rest)?;
+    let a: NoRestartArgs = crate::args::parse("config:clear", &args)?;
+    let (scope, _) = scope_and_words(ctx, a.global, a.words, Some(0))?;
     let old = {
         let _lock = ctx.store.lock(&scope)?;
         let old = ctx.store.env(&scope)?;
@@ -261,8 +314,8 @@ fn clear(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn import(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let a = Args::parse("config:import", &["no-restart", "replace", "format"], &args)?;
-    let (scope, rest) = ctx.scope_and_rest(a.global, a.rest)?;
+    let a: ImportArgs = crate::args::parse("config:import", &args)?;
+    let (scope, rest) = scope_and_words(ctx, a.global, a.words, Some(1))?;
     let source = rest.first().map_or("-", String::as_str);
     let text = if source == "-" {
         ctx.out.info1("Reading config vars from stdin")?;
@@ -309,8 +362,8 @@ fn import(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn bundle(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let a = Args::parse("config:bundle", &["merged"], &args)?;
-    let (scope, _) = ctx.scope_and_rest(a.global, a.rest)?;
+    let a: MergedArgs = crate::args::parse("config:bundle", &args)?;
+    let (scope, _) = scope_and_words(ctx, a.global, a.words, Some(0))?;
     let env = env_of(ctx, &scope, a.merged)?;
     let mtime = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -424,4 +477,37 @@ fn trigger_config_export(ctx: &Context, args: &[String]) -> Result<String> {
     };
     let format = args.get(3).map_or("exports", String::as_str);
     render(&env_of(ctx, &scope, flag(2))?, format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GetArgs, SetArgs};
+
+    fn words(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn values_may_start_with_a_hyphen_and_flags_come_anywhere() {
+        let args: SetArgs = crate::args::parse(
+            "config:set",
+            &words(&["demo", "K=-1", "--no-restart", "L=--x", "--encoded"]),
+        )
+        .unwrap();
+        assert!(args.no_restart && args.encoded && !args.global);
+        assert_eq!(args.words, ["demo", "K=-1", "L=--x"]);
+        let refused = |args: &[&str]| {
+            crate::args::parse::<GetArgs>("config:get", &words(args))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused(&["demo", "K", "--encoded"]),
+            "Invalid flag passed: --encoded"
+        );
+        assert_eq!(
+            refused(&["--no-restart", "demo", "K"]),
+            "Invalid flag passed: --no-restart"
+        );
+    }
 }
