@@ -39,30 +39,47 @@ pub static ENTER: Plugin = Plugin {
     triggers: &[],
 };
 
-/// `run [-e K=V]… [--no-tty] [--force-tty] <app> [--] <cmd…>`: options come
-/// before the app; everything after it is the command, untouched.
+/// `run [-e|--env K=V]… [--no-tty] [--force-tty] [--ttl-seconds N] <app>
+/// [--] <cmd…>`: options come before the app; everything after it is the
+/// command, untouched (its flags, a `--` after the first word).
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct RunArgs {
+    /// `KEY=VALUE`, repeatable. A missing value is Dokku's own message.
+    #[arg(short = 'e', long = "env", num_args = 0..=1, default_missing_value = "")]
+    env: Vec<String>,
+    #[arg(long)]
+    no_tty: bool,
+    #[arg(long)]
+    force_tty: bool,
+    /// Accepted for Dokku's sake; berth's one-off containers end with
+    /// their command.
+    #[arg(long, allow_hyphen_values = true)]
+    ttl_seconds: Option<String>,
+    /// The app, then the command: one list, so that nothing after the app
+    /// is taken for an option of `run`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    words: Vec<String>,
+}
+
 fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let mut extra_env = Vec::new();
-    let mut no_tty = false;
-    let mut force_tty = false;
-    let mut words = args.into_iter();
-    let app = loop {
-        match words.next() {
-            Some(flag) if flag == "-e" || flag == "--env" => {
-                let pair = words
-                    .next()
-                    .ok_or_else(|| Error::fail("-e needs KEY=VALUE"))?;
-                extra_env.push(pair);
-            }
-            Some(flag) if flag.starts_with("--env=") => {
-                extra_env.push(flag["--env=".len()..].to_string())
-            }
-            Some(flag) if flag == "--no-tty" => no_tty = true,
-            Some(flag) if flag == "--force-tty" => force_tty = true,
-            Some(flag) if flag.starts_with("--ttl-seconds") => {}
-            Some(name) => break ctx.existing_app(Some(&name))?,
-            None => break ctx.existing_app(None)?,
+    let RunArgs {
+        env: extra_env,
+        no_tty,
+        force_tty,
+        ttl_seconds: _,
+        words,
+    } = crate::args::parse("run", &args)?;
+    if extra_env.iter().any(String::is_empty) {
+        return Err(Error::fail("-e needs KEY=VALUE"));
+    }
+    let mut words = words.into_iter();
+    let app = match words.next() {
+        // An option `run` does not know (its list takes it for the app).
+        Some(flag) if flag.starts_with('-') => {
+            return Err(Error::fail(format!("Invalid flag passed: {flag}")));
         }
+        name => ctx.existing_app(name.as_deref())?,
     };
     if no_tty && force_tty {
         return Err(Error::fail("Cannot specify both --force-tty and --no-tty"));
@@ -152,20 +169,34 @@ fn resolve_command(
     Ok(Some(command))
 }
 
-/// `enter <app> [<type>|<type>.<n>|--container-id <id>] [cmd…]`.
+/// `enter <app> [<type>|<type>.<n>|--container-id <id>] [cmd…]`: the
+/// words after the app (and the type) are the command, untouched.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct EnterArgs {
+    /// A container's id, or the start of one. Given without a value, it is
+    /// Dokku's own message.
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    container_id: Option<String>,
+    app: Option<String>,
+    /// The container type (unless `--container-id`), then the command.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
 fn enter(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let mut words = args.into_iter();
-    let app = ctx.existing_app(words.next().as_deref())?;
+    let args: EnterArgs = crate::args::parse("enter", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     let dynos = state::dynos(&ctx.store, &app)?;
     if dynos.is_empty() {
         return Err(Error::fail("No containers found for app"));
     }
-    let rest: Vec<String> = words.collect();
-    let (id, command) = match rest.first().map(String::as_str) {
-        Some("--container-id") => {
-            let id = rest
-                .get(1)
-                .ok_or_else(|| Error::fail("No container id specified"))?;
+    let rest = args.rest;
+    let (id, command) = match (args.container_id, rest.first().map(String::as_str)) {
+        (Some(id), _) => {
+            if id.is_empty() {
+                return Err(Error::fail("No container id specified"));
+            }
             let known = dynos
                 .iter()
                 .filter_map(|d| state::container_id(&ctx.store, &app, d))
@@ -173,9 +204,9 @@ fn enter(ctx: &Context, args: Vec<String>) -> Result<()> {
             if !known {
                 return Err(Error::fail(format!("Invalid container id for app: {id}")));
             }
-            (id.clone(), rest[2..].to_vec())
+            (id, rest)
         }
-        Some(target) if dynos.iter().any(|d| d.kind == target || d.name() == target) => {
+        (None, Some(target)) if dynos.iter().any(|d| d.kind == target || d.name() == target) => {
             let dyno = dynos
                 .iter()
                 .find(|d| d.name() == target || (d.kind == target && d.index == 1))
@@ -217,5 +248,73 @@ fn enter(ctx: &Context, args: Vec<String>) -> Result<()> {
     match engine.exec_attached(&id, command, tty)? {
         0 => Ok(()),
         code => Err(Error::Silent(code.clamp(1, 255) as i32)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EnterArgs, RunArgs};
+
+    fn words(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn run_options_come_before_the_app_and_the_command_is_untouched() {
+        let args: RunArgs = crate::args::parse(
+            "run",
+            &words(&[
+                "-e",
+                "A=1",
+                "--env=B=-2",
+                "--no-tty",
+                "--ttl-seconds",
+                "5",
+                "demo",
+                "ls",
+                "-e",
+                "X",
+                "--no-tty",
+                "--",
+                "--foo",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(args.env, ["A=1", "B=-2"]);
+        assert!(args.no_tty && !args.force_tty);
+        assert_eq!(
+            args.words,
+            ["demo", "ls", "-e", "X", "--no-tty", "--", "--foo"]
+        );
+        let args: RunArgs = crate::args::parse("run", &words(&["demo", "--", "ls"])).unwrap();
+        assert_eq!(args.words, ["demo", "--", "ls"]);
+        let args: RunArgs = crate::args::parse("run", &words(&["-e"])).unwrap();
+        assert_eq!(args.env, [""]);
+    }
+
+    #[test]
+    fn enter_takes_a_container_id_and_hands_on_the_rest() {
+        let args: EnterArgs = crate::args::parse(
+            "enter",
+            &words(&[
+                "demo",
+                "--container-id",
+                "abc",
+                "ls",
+                "--container-id",
+                "-la",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(args.container_id.as_deref(), Some("abc"));
+        assert_eq!(args.app.as_deref(), Some("demo"));
+        assert_eq!(args.rest, ["ls", "--container-id", "-la"]);
+        let args: EnterArgs =
+            crate::args::parse("enter", &words(&["demo", "web.2", "ls", "-la"])).unwrap();
+        assert_eq!(args.container_id, None);
+        assert_eq!(args.rest, ["web.2", "ls", "-la"]);
+        let args: EnterArgs =
+            crate::args::parse("enter", &words(&["demo", "--container-id"])).unwrap();
+        assert_eq!(args.container_id.as_deref(), Some(""));
     }
 }
