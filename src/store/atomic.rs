@@ -4,7 +4,7 @@
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{IoContext, Result};
@@ -24,33 +24,42 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
         .at("Unable to create", dir)
 }
 
-/// Replaces `path` with `contents`, creating its folder when missing.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    ensure_dir(dir)?;
+/// The folder of `path` (made when missing) and a temp name beside
+/// `path` that no other writer uses.
+fn beside(path: &Path, kind: &str) -> Result<(PathBuf, PathBuf)> {
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    ensure_dir(&dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
+        ".{name}.{kind}-{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()
-    })();
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+    Ok((dir, tmp))
+}
+
+/// Writes `contents` to the new file `tmp`, synced.
+fn write_synced(tmp: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// Replaces `path` with `contents`, creating its folder when missing.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let (dir, tmp) = beside(path, "tmp")?;
+    if let Err(e) = write_synced(&tmp, contents, mode).and_then(|()| fs::rename(&tmp, path)) {
         let _ = fs::remove_file(&tmp);
         return Err(e).at("Unable to write", path);
     }
-    sync_dir(dir)
+    sync_dir(&dir)
 }
 
 /// Creates `path` with `contents` unless it exists, atomically: a reader
@@ -58,27 +67,12 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 /// once exactly one wins (the other gets `false` and should read what the
 /// winner wrote).
 pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    ensure_dir(dir)?;
-    let tmp = dir.join(format!(
-        ".new-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()
-    })();
+    let (dir, tmp) = beside(path, "new")?;
     // A hard link, unlike a rename, never replaces what is there.
-    let linked = written.and_then(|()| fs::hard_link(&tmp, path));
+    let linked = write_synced(&tmp, contents, mode).and_then(|()| fs::hard_link(&tmp, path));
     let _ = fs::remove_file(&tmp);
     match linked {
-        Ok(()) => sync_dir(dir).map(|()| true),
+        Ok(()) => sync_dir(&dir).map(|()| true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e).at("Unable to create", path),
     }
@@ -94,23 +88,13 @@ pub fn rename_atomic(from: &Path, to: &Path) -> Result<()> {
 /// Points the symlink `link` at `target`, replacing what `link` was in one
 /// rename (a reader sees the old link or the new, never none), durably.
 pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
-    let dir = link.parent().unwrap_or(Path::new("."));
-    ensure_dir(dir)?;
-    let name = link
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.link-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let (dir, tmp) = beside(link, "link")?;
     let made = std::os::unix::fs::symlink(target, &tmp).and_then(|()| fs::rename(&tmp, link));
     if let Err(e) = made {
         let _ = fs::remove_file(&tmp);
         return Err(e).at("Unable to link", link);
     }
-    sync_dir(dir)
+    sync_dir(&dir)
 }
 
 /// Removes `path` if present, durably.
