@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use crate::app_name::AppName;
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::store::Layered;
 
 pub struct ReportSpec {
     /// The command, for messages: `apps:report`.
@@ -21,6 +22,21 @@ pub struct ReportSpec {
 }
 
 pub type Rows = Vec<(String, String)>;
+
+/// Dokku 0.38's three rows for a property: the app's raw value
+/// (`--<prefix>-<key>`), the global one (`--<prefix>-global-<key>`) and
+/// what applies (`--<prefix>-computed-<key>`, `default` when neither is
+/// set).
+pub fn layered_rows(prefix: &str, key: &str, values: &Layered, default: &str) -> Rows {
+    vec![
+        (format!("--{prefix}-{key}"), values.app.clone()),
+        (format!("--{prefix}-global-{key}"), values.global.clone()),
+        (
+            format!("--{prefix}-computed-{key}"),
+            values.computed(default),
+        ),
+    ]
+}
 
 enum Format {
     Stdout,

@@ -305,22 +305,10 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
     let get = |scope: &Scope, key: &str| -> Result<String> {
         Ok(ctx.store.property("git", scope, key)?.unwrap_or_default())
     };
-    let computed = |key: &str, default: &str| -> Result<String> {
-        let app_value = get(&scope, key)?;
-        if !app_value.is_empty() {
-            return Ok(app_value);
-        }
-        let global = get(&Scope::Global, key)?;
-        Ok(if global.is_empty() {
-            default.to_string()
-        } else {
-            global
-        })
-    };
     let dir = ctx.store.app_dir(app);
     let (sha, updated) = match AppRepo::open(&dir) {
         Ok(repo) => {
-            let branch = computed("deploy-branch", DEFAULT_BRANCH)?;
+            let branch = deploy_branch(ctx, app)?;
             let sha = repo
                 .commit_id(&format!("refs/heads/{branch}"))
                 .map(|id| id.to_string())
@@ -341,9 +329,8 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
         ("keep-git-dir", "false"),
         ("rev-env-var", "GIT_REV"),
     ] {
-        rows.push((format!("--git-{key}"), get(&scope, key)?));
-        rows.push((format!("--git-global-{key}"), get(&Scope::Global, key)?));
-        rows.push((format!("--git-computed-{key}"), computed(key, default)?));
+        let values = ctx.store.layered_property("git", app, key)?;
+        rows.extend(report::layered_rows("git", key, &values, default));
     }
     rows.push(("--git-source-image".into(), get(&scope, "source-image")?));
     rows.push(("--git-sha".into(), sha));

@@ -482,12 +482,8 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         for property in properties::PROPERTIES {
             let name = property.name;
             let values = ctx.store.layered_property("nginx", app, name)?;
-            rows.push((format!("--nginx-{name}"), values.app));
-            rows.push((format!("--nginx-global-{name}"), values.global));
-            rows.push((
-                format!("--nginx-computed-{name}"),
-                computed(ctx, app, name)?,
-            ));
+            let default = properties::default_for(property, app);
+            rows.extend(report::layered_rows("nginx", name, &values, &default));
         }
         Ok(rows)
     })
