@@ -185,21 +185,33 @@ fn write_mounts(ctx: &Context, app: &AppName, mounts: &[Mount]) -> Result<()> {
 }
 
 /// `<app> <spec>`: the app and the parsed mount, before any write.
-fn app_and_mount(ctx: &Context, args: &[String]) -> Result<(AppName, Mount)> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+/// `storage:mount|unmount <app> <host-dir:container-dir[:opts]>`.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct MountArgs {
+    app: Option<String>,
+    mount: Option<String>,
+    /// Dokku's newer forms (named entries) have more words.
+    #[arg(allow_hyphen_values = true)]
+    extra: Vec<String>,
+}
+
+fn app_and_mount(ctx: &Context, command: &str, args: &[String]) -> Result<(AppName, Mount)> {
+    let args: MountArgs = crate::args::parse(command, args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     let spec = args
-        .get(1)
+        .mount
         .ok_or_else(|| Error::fail("Please specify a mount path"))?;
-    if let Some(extra) = args.get(2) {
+    if let Some(extra) = args.extra.first() {
         return Err(Error::fail(format!(
             "Unexpected argument: {extra} (berth supports the legacy form <host-dir:container-dir> only)"
         )));
     }
-    Ok((app, Mount::parse(spec)?))
+    Ok((app, Mount::parse(&spec)?))
 }
 
 fn mount(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, new) = app_and_mount(ctx, &args)?;
+    let (app, new) = app_and_mount(ctx, "storage:mount", &args)?;
     if !new.is_volume() {
         check_host_path(ctx, Path::new(&new.host_path))?;
     }
@@ -291,7 +303,7 @@ fn check_host_path(ctx: &Context, path: &Path) -> Result<()> {
 }
 
 fn unmount(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let (app, old) = app_and_mount(ctx, &args)?;
+    let (app, old) = app_and_mount(ctx, "storage:unmount", &args)?;
     let _lock = ctx.store.lock(&Scope::App(app.clone()))?;
     let mut mounts = read_mounts(ctx, &app)?;
     let before = mounts.len();
@@ -409,23 +421,18 @@ fn is_directory_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// `storage:ensure-directory [--chown PRESET|ID] <directory>`.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct EnsureDirectoryArgs {
+    #[arg(long, default_value = "herokuish")]
+    chown: String,
+    directory: Option<String>,
+}
+
 fn ensure_directory(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let mut chown = "herokuish".to_string();
-    let mut directory = None;
-    let mut words = args.into_iter();
-    while let Some(word) = words.next() {
-        if word == "--chown" {
-            chown = words
-                .next()
-                .ok_or_else(|| Error::fail("--chown needs a value"))?;
-        } else if let Some(value) = word.strip_prefix("--chown=") {
-            chown = value.to_string();
-        } else if directory.is_none() {
-            directory = Some(word);
-        } else {
-            return Err(Error::fail(format!("Unexpected argument: {word}")));
-        }
-    }
+    let EnsureDirectoryArgs { chown, directory } =
+        crate::args::parse("storage:ensure-directory", &args)?;
     let directory =
         directory.ok_or_else(|| Error::fail("Please specify a name for the directory"))?;
     if !is_directory_name(&directory) {

@@ -12,6 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command as Process;
 
 use crate::app_name::{AppName, NO_NAME};
+use crate::args::AppArg;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::plugins::{Command, Plugin};
@@ -166,7 +167,8 @@ fn trigger_post_create(ctx: &Context, args: &[String]) -> Result<String> {
 }
 
 fn initialize(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let args: AppArg = crate::args::parse("git:initialize", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     AppRepo::init(&ctx.store.app_dir(&app))?;
     ctx.out
         .info1(format!("Initializing git repository for {app}"))
@@ -175,7 +177,22 @@ fn initialize(ctx: &Context, args: Vec<String>) -> Result<()> {
 /// `git-receive-pack '<app>'`: creates the app when missing, then becomes
 /// the real `git receive-pack` on its repository.
 fn receive_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
-    serve_git(ctx, args, "receive-pack")
+    let args: GitPath = crate::args::parse("git-receive-pack", &args)?;
+    serve_git(ctx, &args, "receive-pack")
+}
+
+/// What git asks for: the repository path, as the client wrote it
+/// (`'demo'`, `/demo.git`).
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct GitPath {
+    path: Option<String>,
+}
+
+impl GitPath {
+    fn app(&self) -> Result<AppName> {
+        AppName::from_git_path(self.path.as_deref().ok_or_else(|| Error::fail(NO_NAME))?)
+    }
 }
 
 /// `git-upload-pack '<app>'` (a fetch or clone) of an existing app:
@@ -183,7 +200,8 @@ fn receive_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
 /// APP`. Their stdout is captured: stdout carries the pack protocol.
 fn upload_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
     // A fetch reads: it never creates the app it names.
-    let app = AppName::from_git_path(args.first().ok_or_else(|| Error::fail(NO_NAME))?)?;
+    let args: GitPath = crate::args::parse("git-upload-pack", &args)?;
+    let app = args.app()?;
     let app = ctx.existing_app(Some(app.as_str()))?;
     let dir = ctx.store.app_dir(&app);
     ctx.fire("git-pre-pull", &[app.as_str()])?;
@@ -200,8 +218,8 @@ fn upload_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 /// The app a git command names, created when missing, with its repository.
-fn prepare_repo(ctx: &Context, args: &[String]) -> Result<(AppName, std::path::PathBuf)> {
-    let app = AppName::from_git_path(args.first().ok_or_else(|| Error::fail(NO_NAME))?)?;
+fn prepare_repo(ctx: &Context, path: &GitPath) -> Result<(AppName, std::path::PathBuf)> {
+    let app = path.app()?;
     ctx.fire("app-maybe-create", &[app.as_str()])?;
     let dir = ctx.store.app_dir(&app);
     AppRepo::init(&dir)?;
@@ -211,8 +229,8 @@ fn prepare_repo(ctx: &Context, args: &[String]) -> Result<(AppName, std::path::P
 /// Age past which a ref lock file is a crash's leftover.
 const STALE_REF_LOCK: std::time::Duration = std::time::Duration::from_secs(60);
 
-fn serve_git(ctx: &Context, args: Vec<String>, service: &str) -> Result<()> {
-    let (app, dir) = prepare_repo(ctx, &args)?;
+fn serve_git(ctx: &Context, path: &GitPath, service: &str) -> Result<()> {
+    let (app, dir) = prepare_repo(ctx, path)?;
     if service == "receive-pack" {
         let removed = AppRepo::remove_stale_ref_locks(&dir, STALE_REF_LOCK)?;
         if removed > 0 {
@@ -241,7 +259,8 @@ pub(crate) fn deploy_branch(ctx: &Context, app: &AppName) -> Result<String> {
 /// stdin and deploys the deploy branch. A failed deploy exits non-zero, so
 /// git rejects the push and the ref stays where it was.
 fn hook(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let args: AppArg = crate::args::parse("git-hook", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     let stdin = std::io::stdin();
     let lines: Vec<String> = stdin
         .lock()

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::app_name::AppName;
+use crate::args::{AppArg, AppOrAll, NoArgs};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::nginx::Nginx;
@@ -373,11 +374,22 @@ fn trigger_rebuild_if_deployed(ctx: &Context, args: &[String]) -> Result<String>
 }
 
 fn build_config_command(ctx: &Context, args: Vec<String>) -> Result<()> {
-    trigger_build_config(ctx, &args).map(drop)
+    let args: AppOrAll = crate::args::parse("nginx:build-config", &args)?;
+    args.refuse_app_with_all()?;
+    let apps = if args.all {
+        ctx.store.apps()?
+    } else {
+        vec![ctx.existing_app(args.app.as_deref())?]
+    };
+    for app in apps {
+        build_config(ctx, &app)?;
+    }
+    Ok(())
 }
 
 fn show_config(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let args: AppArg = crate::args::parse("nginx:show-config", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
     let path = app_config(ctx, &app);
     let text =
         std::fs::read(&path).map_err(|_| Error::fail(format!("No nginx.conf found for {app}")))?;
@@ -413,7 +425,8 @@ fn validate_config(ctx: &Context, args: Vec<String>) -> Result<()> {
     }
 }
 
-fn reload(ctx: &Context, _args: Vec<String>) -> Result<()> {
+fn reload(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let NoArgs {} = crate::args::parse("nginx:reload", &args)?;
     let nginx = Nginx::new(&ctx.store);
     nginx.test()?;
     nginx.reload()

@@ -126,12 +126,16 @@ fn is_core(name: &str) -> bool {
     CORE.iter().any(|p| p.name == name)
 }
 
-fn one_name(args: &[String]) -> Result<&str> {
-    match args {
-        [name] => Ok(name),
-        [] => Err(Error::fail("Please specify a plugin")),
-        _ => Err(Error::fail(format!("Unexpected argument: {}", args[1]))),
-    }
+/// `<plugin>`, the one argument of `plugin:enable` and its kin.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct NameArg {
+    name: Option<String>,
+}
+
+fn one_name(command: &str, args: &[String]) -> Result<String> {
+    let NameArg { name } = crate::args::parse(command, args)?;
+    name.ok_or_else(|| Error::fail("Please specify a plugin"))
 }
 
 fn installed_plugin(paths: &Paths, name: &str) -> Result<ExternalPlugin> {
@@ -203,7 +207,8 @@ fn list(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn installed(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let name = one_name(&args)?;
+    let name = one_name("plugin:installed", &args)?;
+    let name = name.as_str();
     let found = is_core(name)
         || (external::is_valid_name(name) && paths(ctx).available.join(name).is_dir());
     if found { Ok(()) } else { Err(Error::Silent(1)) }
@@ -212,7 +217,8 @@ fn installed(ctx: &Context, args: Vec<String>) -> Result<()> {
 // ----- enable, disable, uninstall -----
 
 fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let name = one_name(&args)?;
+    let name = one_name("plugin:enable", &args)?;
+    let name = name.as_str();
     if is_core(name) {
         return Ok(());
     }
@@ -224,7 +230,8 @@ fn enable(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn disable(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let name = one_name(&args)?;
+    let name = one_name("plugin:disable", &args)?;
+    let name = name.as_str();
     if is_core(name) {
         return Err(Error::fail("Cannot disable a core plugin"));
     }
@@ -236,7 +243,8 @@ fn disable(ctx: &Context, args: Vec<String>) -> Result<()> {
 }
 
 fn uninstall(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let name = one_name(&args)?;
+    let name = one_name("plugin:uninstall", &args)?;
+    let name = name.as_str();
     if is_core(name) {
         return Err(Error::fail("Cannot uninstall a core plugin"));
     }
@@ -357,18 +365,33 @@ fn install(ctx: &Context, args: Vec<String>) -> Result<()> {
     ctx.out.info1(format!("Plugin {name} enabled"))
 }
 
-fn install_dependencies(ctx: &Context, _args: Vec<String>) -> Result<()> {
+/// `plugin:install-dependencies [--core]`: berth's core is compiled in.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct DependenciesArgs {
+    #[arg(long)]
+    core: bool,
+}
+
+fn install_dependencies(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let DependenciesArgs { core: _ } = crate::args::parse("plugin:install-dependencies", &args)?;
     ctx.fire("dependencies", &[]).map(drop)
 }
 
+/// `plugin:update [<name> [<committish>]]`.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct UpdateArgs {
+    name: Option<String>,
+    committish: Option<String>,
+}
+
 fn update(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let Some(name) = args.first() else {
+    let UpdateArgs { name, committish } = crate::args::parse("plugin:update", &args)?;
+    let Some(name) = name.as_deref() else {
         bundled::install_bundled(&ctx.store)?;
         return ctx.fire("update", &[]).map(drop);
     };
-    if args.len() > 2 {
-        return Err(Error::fail(format!("Unexpected argument: {}", args[2])));
-    }
     if is_core(name) {
         return Err(Error::fail(format!(
             "Plugin {name} is a core plugin: it is updated with berth"
@@ -387,7 +410,7 @@ fn update(ctx: &Context, args: Vec<String>) -> Result<()> {
                 .env("GIT_TERMINAL_PROMPT", "0"),
             "fetch the plugin's remote",
         )?;
-        match args.get(1) {
+        match committish.as_deref() {
             Some(reference) => checkout(&plugin.dir, reference)?,
             None => run_tool(
                 Process::new("git").arg("-C").arg(&plugin.dir).args([
@@ -411,11 +434,19 @@ fn update(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 // ----- trigger -----
 
+/// `plugin:trigger <trigger> [<arg>…]`: the arguments pass untouched.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct TriggerArgs {
+    name: Option<String>,
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    args: Vec<String>,
+}
+
 fn trigger(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let Some((name, rest)) = args.split_first() else {
-        return Err(Error::fail("Please specify a trigger"));
-    };
-    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    let output = ctx.fire(name, &rest)?;
+    let TriggerArgs { name, args } = crate::args::parse("plugin:trigger", &args)?;
+    let name = name.ok_or_else(|| Error::fail("Please specify a trigger"))?;
+    let rest: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = ctx.fire(&name, &rest)?;
     ctx.out.raw(output.as_bytes())
 }
