@@ -1,24 +1,12 @@
 //! Pushes deploy real containers on the real engine (scripts/test starts it).
 
 use crate::harness::Berth;
-use crate::source::{Source, dyno_addr, http_get, unique_app, web_answer};
-
-fn deployed(berth: &Berth, source: &Source) -> String {
-    let app = unique_app("hello");
-    berth.app(&app);
-    source
-        .push_local(berth, &app, "master")
-        .succeeds()
-        .has(&format!("-----> Building {app} from Dockerfile"))
-        .has("=====> Application deployed:");
-    app
-}
+use crate::source::{Deployed, Source, dyno_addr, http_get, unique_app, web_answer};
 
 #[test]
 fn push_deploys_and_second_push_deploys_new_code() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = deployed(&berth, &source);
+    let Deployed { app, source, .. } = berth.deployed("hello");
     let addr = dyno_addr(&berth, &app, "web.1");
     assert_eq!(http_get(&addr, "x", "/").unwrap(), (200, "hello\n".into()));
     let first_rev = berth
@@ -52,8 +40,7 @@ fn push_deploys_and_second_push_deploys_new_code() {
 #[test]
 fn broken_dockerfile_rejects_push_and_keeps_release() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = deployed(&berth, &source);
+    let Deployed { app, source, .. } = berth.deployed("hello");
     let addr = dyno_addr(&berth, &app, "web.1");
     let head =
         std::fs::read_to_string(berth.dokku_root().join(&app).join("refs/heads/master")).unwrap();
@@ -66,9 +53,9 @@ fn broken_dockerfile_rejects_push_and_keeps_release() {
         .commit("broken");
     source
         .push_local(&berth, &app, "master")
-        .fails()
-        .has("build-broke-here")
-        .has("pre-receive hook declined");
+        .fails(1)
+        .stderr_has("build-broke-here")
+        .stdout_has("pre-receive hook declined");
     let after =
         std::fs::read_to_string(berth.dokku_root().join(&app).join("refs/heads/master")).unwrap();
     assert_eq!(head, after, "a rejected push leaves the ref");
@@ -78,8 +65,7 @@ fn broken_dockerfile_rejects_push_and_keeps_release() {
 #[test]
 fn container_that_exits_fails_the_deploy_with_its_output() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = deployed(&berth, &source);
+    let Deployed { app, source, .. } = berth.deployed("hello");
     let addr = dyno_addr(&berth, &app, "web.1");
     source
         .write(
@@ -89,9 +75,9 @@ fn container_that_exits_fails_the_deploy_with_its_output() {
         .commit("crash");
     source
         .push_local(&berth, &app, "master")
-        .fails()
-        .has("crashing-on-start")
-        .has("Could not start due to 1 failed checks (web.1)");
+        .fails(1)
+        .stderr_has("crashing-on-start")
+        .stderr_has("Could not start due to 1 failed checks (web.1)");
     assert_eq!(
         http_get(&addr, "x", "/").unwrap().1,
         "hello\n",
@@ -109,23 +95,26 @@ fn container_that_exits_fails_the_deploy_with_its_output() {
 #[test]
 fn config_reaches_the_build_as_declared_build_args() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = unique_app("buildarg");
-    berth.app(&app);
-    berth
-        .cmd(["config:set", &app, "BUILD_GREETING=from-build-arg"])
-        .succeeds();
-    let dockerfile = std::fs::read_to_string(source.path().join("Dockerfile")).unwrap();
-    source
-        .write(
-            "Dockerfile",
-            &dockerfile.replace(
-                "EXPOSE 5000",
-                "ARG BUILD_GREETING\nRUN echo \"$BUILD_GREETING\" > /app/greeting\nEXPOSE 5000",
-            ),
-        )
-        .commit("build arg");
-    source.push_local(&berth, &app, "master").succeeds();
+    let Deployed { app, .. } = berth
+        .deploy("buildarg")
+        .setup(|app| {
+            berth
+                .cmd(["config:set", app, "BUILD_GREETING=from-build-arg"])
+                .succeeds();
+        })
+        .source(|source| {
+            let dockerfile = std::fs::read_to_string(source.path().join("Dockerfile")).unwrap();
+            source
+                .write(
+                    "Dockerfile",
+                    &dockerfile.replace(
+                        "EXPOSE 5000",
+                        "ARG BUILD_GREETING\nRUN echo \"$BUILD_GREETING\" > /app/greeting\nEXPOSE 5000",
+                    ),
+                )
+                .commit("build arg");
+        })
+        .push();
     berth
         .cmd(["run", &app, "cat", "/app/greeting"])
         .succeeds()
@@ -135,27 +124,26 @@ fn config_reaches_the_build_as_declared_build_args() {
 #[test]
 fn other_branch_is_accepted_without_deploy() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = deployed(&berth, &source);
+    let Deployed { app, source, .. } = berth.deployed("hello");
     source.git(&["checkout", "-q", "-b", "feature"]);
     source.commit("feature work");
     source
         .push_local(&berth, &app, "feature")
         .succeeds()
-        .has("WARNING: deploy did not complete, you must push to master.");
+        .stderr_has("WARNING: deploy did not complete, you must push to master.");
 }
 
 #[test]
 fn first_push_records_its_branch() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    source.git(&["branch", "-m", "main"]);
-    let app = unique_app("main");
-    berth.app(&app);
-    source
-        .push_local(&berth, &app, "main")
-        .succeeds()
-        .has("-----> Set main as deploy-branch");
+    let Deployed { app, pushed, .. } = berth
+        .deploy("main")
+        .source(|source| {
+            source.git(&["branch", "-m", "main"]);
+        })
+        .refspec("main")
+        .push();
+    pushed.stderr_has("-----> Set main as deploy-branch");
     berth
         .cmd(["git:report", &app, "--git-deploy-branch"])
         .succeeds()
@@ -172,15 +160,14 @@ fn app_without_dockerfile_is_refused_clearly() {
     berth.app(&app);
     source
         .push_local(&berth, &app, "master")
-        .fails()
-        .has("No Dockerfile found");
+        .fails(1)
+        .stderr_has("No Dockerfile found");
 }
 
 #[test]
 fn config_change_restarts_with_new_env_unless_no_restart() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = deployed(&berth, &source);
+    let Deployed { app, .. } = berth.deployed("hello");
     berth
         .cmd(["config:set", &app, "MESSAGE=from config"])
         .succeeds()
@@ -197,8 +184,7 @@ fn config_change_restarts_with_new_env_unless_no_restart() {
 #[test]
 fn scale_run_logs_and_destroy() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = deployed(&berth, &source);
+    let Deployed { app, .. } = berth.deployed("hello");
     berth
         .cmd(["ps:scale", &app, "web=2", "worker=1"])
         .succeeds()
@@ -296,8 +282,7 @@ fn container(berth: &Berth, app: &str, dyno: &str) -> String {
 #[test]
 fn ps_restart_of_one_process_type_keeps_the_others() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = deployed(&berth, &source);
+    let Deployed { app, .. } = berth.deployed("hello");
     berth.cmd(["ps:scale", &app, "worker=1"]).succeeds();
     let (web, worker) = (
         container(&berth, &app, "web.1"),
@@ -326,8 +311,7 @@ fn ps_restart_of_one_process_type_keeps_the_others() {
 #[test]
 fn ps_restart_all_in_parallel_restarts_every_app() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let apps = [deployed(&berth, &source), deployed(&berth, &source)];
+    let apps = [berth.deployed("hello").app, berth.deployed("hello").app];
     let before: Vec<String> = apps.iter().map(|a| container(&berth, a, "web.1")).collect();
     berth
         .cmd(["ps:restart", "--all", "--parallel", "2"])

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Berth, run_id};
 use crate::routing::{routed, via_nginx};
-use crate::source::{Source, dyno_addr, http_get_within, unique_app, web_answer};
+use crate::source::{Deployed, Source, dyno_addr, http_get_within, unique_app, web_answer};
 use crate::ssh_server::SshServer;
 
 /// `docker ARGS`, which must succeed; its stdout, trimmed.
@@ -123,10 +123,10 @@ fn eight_first_deploys_at_once_make_one_network() {
     std::thread::scope(|scope| {
         let pushes: Vec<_> = apps
             .iter()
-            .map(|app| scope.spawn(|| source.push_local(&berth, app, "master")))
+            .map(|app| scope.spawn(|| source.push_local(&berth, app, "master").run()))
             .collect();
         for push in pushes {
-            push.join().expect("push thread").succeeds();
+            push.join().expect("push thread").assert_code(0);
         }
     });
     assert_eq!(networks_named(&network).len(), 1, "exactly one {network}");
@@ -141,8 +141,7 @@ fn duplicate_networks_are_repaired_and_their_containers_moved() {
     let _cleanup = NetworkCleanup(network.clone());
     let berth = Berth::new().with_env("BERTH_NETWORK", &network);
     let server = SshServer::start(&berth);
-    let first = Source::new("hello");
-    let moved = routed(&berth, &server, &first, "moved.test");
+    let moved = routed(&berth, &server, "moved.test").app;
     let kept = networks_named(&network);
     assert_eq!(kept.len(), 1);
 
@@ -155,14 +154,10 @@ fn duplicate_networks_are_repaired_and_their_containers_moved() {
     docker(&["network", "connect", &newest, &container]);
     docker(&["network", "disconnect", &kept[0], &container]);
 
-    let second = Source::new("hello");
-    let app = unique_app("repairs");
-    berth.app(&app);
-    second
-        .push_local(&berth, &app, "master")
-        .succeeds()
-        .has(&format!("Found 3 networks named {network}: kept network"))
-        .has("moved 1 container(s) onto it, removed 2 duplicate(s)");
+    let Deployed { app, pushed, .. } = berth.deployed("repairs");
+    pushed
+        .stderr_has(&format!("Found 3 networks named {network}: kept network"))
+        .stderr_has("moved 1 container(s) onto it, removed 2 duplicate(s)");
     assert_eq!(networks_named(&network), kept, "the oldest is kept");
     assert_eq!(web_answer(&berth, &app).0, 200);
     assert_eq!(
@@ -176,8 +171,7 @@ fn duplicate_networks_are_repaired_and_their_containers_moved() {
 fn a_dead_container_is_brought_back_and_routed_at_its_new_address() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
-    let source = Source::new("hello");
-    let app = routed(&berth, &server, &source, "revived.test");
+    let app = routed(&berth, &server, "revived.test").app;
     let old_addr = dyno_addr(&berth, &app, "web.1");
     let old_ip = old_addr.split(':').next().unwrap().to_string();
 
@@ -241,8 +235,7 @@ fn a_dead_container_is_brought_back_and_routed_at_its_new_address() {
 fn stale_runtime_files_from_a_crash_are_not_trusted() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
-    let source = Source::new("hello");
-    routed(&berth, &server, &source, "stale.test");
+    routed(&berth, &server, "stale.test");
     drop(server);
     // What a crash leaves: a pid file naming a live process that is not
     // nginx, and the status socket still on disk; the layout of earlier

@@ -63,10 +63,7 @@ fn from_archive_refuses_garbage_and_keeps_the_branch() {
 #[test]
 fn from_image_runs_the_image() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let built = unique_app("imgsrc");
-    berth.app(&built);
-    source.push_local(&berth, &built, "master").succeeds();
+    let built = berth.deployed("imgsrc").app;
     let app = unique_app("fromimage");
     berth.app(&app);
     berth

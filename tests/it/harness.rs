@@ -1,10 +1,23 @@
-//! A fluent way to run the real `berth` binary against fresh temp roots:
+//! A fluent way to run the real `berth` binary (and git, and ssh) against
+//! fresh temp roots:
 //! `Berth::new().cmd(["apps:create", "demo"]).succeeds().stdout_is("...")`.
+//!
+//! Every process a test starts is a [`Cmd`]: it begins from an empty
+//! environment ([`base_env`] plus what the test sets), is killed when it
+//! runs past its timeout, and ends as a [`Done`], the one outcome type of
+//! local runs, SSH runs and pushes, with the same assertions for all:
+//! `succeeds`, `fails(code)`, `stdout_is`, `stdout_has`, `stderr_is`,
+//! `stderr_has`, and `snapshot` against a file in `tests/snapshots/`.
+//!
+//! Snapshots are redacted (see [`redact`]) so they hold across runs and
+//! machines. `SNAPSHOTS=overwrite cargo test --test it -- snapshot` writes
+//! them anew; read the diff before committing it.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// This run of the test binary: every engine object a test makes carries
 /// it (app names, the apps' network), so each run starts from first use
@@ -48,6 +61,25 @@ pub fn test_network() -> String {
     format!("berth-it-{}", run_id())
 }
 
+/// All a process a test starts inherits from the test's own environment:
+/// `PATH` (to find git, nginx, ssh), and `DOCKER_HOST` when this machine's
+/// engine is not at the default socket. Everything else it sees, the test
+/// set ([`berth_env`], [`Cmd::env`]), so no variable of the shell that
+/// ran `cargo test` (a `DOKKU_TRACE`, a `HOME` with a `.gitconfig`)
+/// changes what a test sees.
+pub fn base_env() -> Vec<(String, String)> {
+    let mut env = vec![(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_else(|_| {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+        }),
+    )];
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        env.push(("DOCKER_HOST".to_string(), host));
+    }
+    env
+}
+
 /// What every berth process a test starts gets: its roots, this run's
 /// network, and a runtime folder inside the test's temp root.
 pub fn berth_env(root: &Path) -> Vec<(String, String)> {
@@ -69,6 +101,8 @@ pub struct Berth {
     dir: tempfile::TempDir,
     /// Set for every process of this `Berth` after the defaults.
     extra_env: Vec<(String, String)>,
+    /// Ports this `Berth`'s servers listen on: `[PORT]` in snapshots.
+    ports: Mutex<Vec<u16>>,
 }
 
 impl Berth {
@@ -86,6 +120,7 @@ impl Berth {
         Berth {
             dir,
             extra_env: Vec::new(),
+            ports: Mutex::new(Vec::new()),
         }
     }
 
@@ -96,8 +131,8 @@ impl Berth {
         self
     }
 
-    /// The environment every berth process of this `Berth` gets (added to
-    /// the test's own).
+    /// The environment every berth process of this `Berth` gets (on top of
+    /// [`base_env`]).
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = berth_env(self.root());
         env.extend(self.extra_env.iter().cloned());
@@ -116,18 +151,31 @@ impl Berth {
         self.dir.path()
     }
 
+    /// A port a server of this `Berth` listens on, written `[PORT]` in
+    /// the snapshots of its commands from now on.
+    pub fn redact_port(&self, port: u16) {
+        self.ports.lock().unwrap().push(port);
+    }
+
+    /// A command of this `Berth`'s: its environment, its root and ports
+    /// redacted. `program` runs as given (`git`, or a path).
+    pub fn process<I, S>(&self, program: impl Into<PathBuf>, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut cmd = Cmd::new(program, args).root(self.root());
+        cmd.envs.extend(self.env());
+        cmd.ports.extend(self.ports.lock().unwrap().iter().copied());
+        cmd
+    }
+
     pub fn cmd<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Cmd {
-            program: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
-            args: args.into_iter().map(Into::into).collect(),
-            stdin: None,
-            envs: self.env(),
-            root: self.root().display().to_string(),
-        }
+        self.process(env!("CARGO_BIN_EXE_berth"), args)
     }
 
     /// The same binary, reached through a symlink named `dokku`.
@@ -141,9 +189,7 @@ impl Berth {
             std::fs::create_dir_all(link.parent().unwrap()).unwrap();
             std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_berth"), &link).unwrap();
         }
-        let mut cmd = self.cmd(args);
-        cmd.program = link;
-        cmd
+        self.process(link, args)
     }
 
     /// Creates an app, asserting success.
@@ -174,15 +220,65 @@ impl Drop for Berth {
     }
 }
 
+/// How long a command may run before it is killed and its test fails.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One process to run, built fluently; [`Cmd::run`] (or `succeeds`,
+/// `fails`) runs it to a [`Done`].
 pub struct Cmd {
     program: PathBuf,
     args: Vec<String>,
+    /// How failures and snapshots show the command (`berth apps:list`).
+    shown: String,
+    cwd: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
+    /// Set after [`base_env`], in order.
     envs: Vec<(String, String)>,
+    /// A temp root, `[ROOT]` in stdout and snapshots; may be empty.
     root: String,
+    /// Ports written `[PORT]` in snapshots.
+    ports: Vec<u16>,
+    timeout: Duration,
 }
 
 impl Cmd {
+    /// `program args…` in an environment of [`base_env`] only.
+    pub fn new<I, S>(program: impl Into<PathBuf>, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let program = program.into();
+        let args: Vec<String> = args.into_iter().map(Into::into).collect();
+        let name = program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Cmd {
+            shown: shown(&name, &args),
+            program,
+            args,
+            cwd: None,
+            stdin: None,
+            envs: Vec::new(),
+            root: String::new(),
+            ports: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Shows the command as `program args…` (another name, fewer words)
+    /// in failures and snapshots.
+    pub fn shown_as<I, S>(mut self, program: &str, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let args: Vec<String> = args.into_iter().map(Into::into).collect();
+        self.shown = shown(program, &args);
+        self
+    }
+
     pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Cmd {
         self.stdin = Some(input.into());
         self
@@ -194,18 +290,55 @@ impl Cmd {
         self
     }
 
-    pub fn spawn(&self) -> std::process::Child {
+    pub fn current_dir(mut self, dir: &Path) -> Cmd {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    /// The temp root, written `[ROOT]` in stdout and snapshots.
+    pub fn root(mut self, root: &Path) -> Cmd {
+        self.root = root.display().to_string();
+        self
+    }
+
+    /// A port written `[PORT]` in snapshots.
+    pub fn redact_port(mut self, port: u16) -> Cmd {
+        self.ports.push(port);
+        self
+    }
+
+    /// How long the run may take before it is killed (default
+    /// [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Cmd {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The process, not started: a cleared environment with [`base_env`]
+    /// and this command's variables, all three streams piped.
+    pub fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
-            .env_remove("DOKKU_QUIET_OUTPUT")
-            .env_remove("DOKKU_TRACE")
-            .env_remove("DOKKU_APPS_FORCE_DELETE")
+            .env_clear()
+            .envs(base_env())
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("berth binary runs");
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
+        command
+    }
+
+    /// Starts the process and writes its stdin (then closes it), for a
+    /// test that handles the child itself; no timeout applies.
+    pub fn spawn(&self) -> std::process::Child {
+        let mut child = self
+            .command()
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", self.shown));
         let mut stdin = child.stdin.take().expect("piped stdin");
         if let Some(input) = &self.stdin {
             stdin.write_all(input).expect("stdin written");
@@ -214,14 +347,60 @@ impl Cmd {
         child
     }
 
+    /// Runs the process to its end, and until the streams it holds close
+    /// (whatever it started may hold them too); past the timeout it is
+    /// killed and the test fails with what it wrote so far.
     pub fn run(self) -> Done {
-        let output = self.spawn().wait_with_output().expect("berth finishes");
+        let deadline = Instant::now() + self.timeout;
+        let mut child = self
+            .command()
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", self.shown));
+        // Written from a thread: a child that writes before it reads would
+        // otherwise block on a full pipe while we block on its stdin.
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = self.stdin.clone().unwrap_or_default();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let stdout = Collector::start(child.stdout.take().expect("piped stdout"));
+        let stderr = Collector::start(child.stderr.take().expect("piped stderr"));
+        let mut pause = Duration::from_millis(1);
+        let mut status = None;
+        while status.is_none() || !stdout.closed() || !stderr.closed() {
+            if status.is_none() {
+                status = child.try_wait().expect("child waited for");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{} {} within {:?} and was killed\nstdout so far:\n{}\nstderr so far:\n{}",
+                    self.shown,
+                    match status {
+                        None => "did not finish".to_string(),
+                        Some(s) => format!("exited ({s}) but what it started kept its output open"),
+                    },
+                    self.timeout,
+                    String::from_utf8_lossy(&stdout.bytes()),
+                    String::from_utf8_lossy(&stderr.bytes()),
+                );
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+        // Reaped already: this only reads the status back.
+        let status = child.wait().expect("child waited for");
         Done {
-            what: format!("berth {:?}", self.args),
-            code: output.status.code().unwrap_or(-1),
-            stdout: output.stdout,
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            what: self.shown,
+            // A signal's death as the shell shows it.
+            code: status.code().unwrap_or_else(|| {
+                128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+            }),
+            stdout: stdout.bytes(),
+            stderr: String::from_utf8_lossy(&stderr.bytes()).into_owned(),
             root: self.root,
+            ports: self.ports,
         }
     }
 
@@ -240,27 +419,69 @@ impl Cmd {
     }
 }
 
+/// `program args…`, each argument quoted when a shell would need it.
+fn shown(program: &str, args: &[String]) -> String {
+    std::iter::once(program.to_string())
+        .chain(args.iter().map(|arg| {
+            if !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%[]".contains(c))
+            {
+                arg.clone()
+            } else {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A stream read to its end in a thread; what arrived so far is readable
+/// at any time.
+struct Collector {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Collector {
+    fn start(mut stream: impl Read + Send + 'static) -> Collector {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let sink = bytes.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buffer = [0u8; 64 * 1024];
+            loop {
+                match stream.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => sink.lock().unwrap().extend_from_slice(&buffer[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Collector { bytes, reader }
+    }
+
+    fn closed(&self) -> bool {
+        self.reader.is_finished()
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.bytes.lock().unwrap().clone()
+    }
+}
+
+/// How a process ended: a `berth` run, an `ssh` run or a `git push` alike.
 pub struct Done {
     what: String,
     pub code: i32,
     pub stdout: Vec<u8>,
     pub stderr: String,
     root: String,
+    ports: Vec<u16>,
 }
 
 impl Done {
-    /// A finished process's outcome; `root` (a temp root to redact as
-    /// `[ROOT]` in stdout) may be empty.
-    pub fn new(what: String, code: i32, stdout: Vec<u8>, stderr: String, root: String) -> Done {
-        Done {
-            what,
-            code,
-            stdout,
-            stderr,
-            root,
-        }
-    }
-
     #[track_caller]
     pub fn assert_code(&self, code: i32) {
         assert_eq!(
@@ -317,4 +538,206 @@ impl Done {
         );
         self
     }
+
+    /// The command, its exit code, stdout and stderr, redacted, must be
+    /// `tests/snapshots/<name>.txt`.
+    #[track_caller]
+    pub fn snapshot(self, name: &str) -> Done {
+        let stdout = String::from_utf8_lossy(&self.stdout).into_owned();
+        self.compare(name, "stdout", &stdout);
+        self
+    }
+
+    /// The same, with stdout parsed as JSON (it must be) and shown
+    /// pretty-printed.
+    #[track_caller]
+    pub fn snapshot_json(self, name: &str) -> Done {
+        let stdout = String::from_utf8_lossy(&self.stdout);
+        let value: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("stdout of {} is not JSON ({e}):\n{stdout}", self.what));
+        let pretty = serde_json::to_string_pretty(&value).expect("JSON printed") + "\n";
+        self.compare(name, "stdout (JSON, pretty-printed)", &pretty);
+        self
+    }
+
+    #[track_caller]
+    fn compare(&self, name: &str, stdout_title: &str, stdout: &str) {
+        let stream = |title: &str, text: &str| {
+            let mut shown = format!("--- {title}\n{text}");
+            if !text.is_empty() && !text.ends_with('\n') {
+                shown.push_str("\n[no newline at the end]\n");
+            }
+            shown
+        };
+        let actual = format!(
+            "$ {}\nexit: {}\n{}{}",
+            self.what,
+            self.code,
+            stream(stdout_title, stdout),
+            stream("stderr", &self.stderr),
+        );
+        let actual = redact(&actual, &self.root, &self.ports);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/snapshots")
+            .join(format!("{name}.txt"));
+        snapbox::Assert::new()
+            .action_env("SNAPSHOTS")
+            .eq(actual, snapbox::Data::read_from(&path, None).raw());
+    }
+}
+
+/// What varies from run to run and machine to machine, written as a
+/// placeholder: the test's temp root (`[ROOT]`) and other temp folders
+/// (`[TMP]`), the run id in app and network names (`hello-[RUN]`), times
+/// (`[TIME]`: Unix seconds, ISO 8601), image tags (`dokku/app:[TAG]`),
+/// hex ids (`[HEX]`: commits, images, containers), container addresses
+/// (`[IP]`), the ports servers listen on (`[PORT]`), and the keys tests
+/// make (`ssh-ed25519 [KEY]`, `SHA256:[FINGERPRINT]`). The build cache
+/// decides whether a Dockerfile step prints `Using cache` or runs in an
+/// intermediate container: those lines are dropped. git pads `remote:`
+/// lines with blanks (to clear a terminal line): trimmed.
+pub fn redact(text: &str, root: &str, ports: &[u16]) -> String {
+    use regex::{Captures, Regex};
+    static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        let temp = regex::escape(&std::env::temp_dir().display().to_string());
+        let run = regex::escape(run_id());
+        [
+            (format!(r"{temp}/\.tmp[0-9A-Za-z]{{6}}"), "[TMP]"),
+            (format!(r"{run}(-\d+)?"), "[RUN]"),
+            (
+                r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?".into(),
+                "[TIME]",
+            ),
+            (r"\b1\d{9}(\d{3})?\b".into(), "[TIME]"),
+            (
+                r"(dokku/[\w.\[\]-]+):[0-9a-f]{7,40}-\[TIME\]".into(),
+                "$1:[TAG]",
+            ),
+            (
+                r"\b[0-9a-f]{7,40}\.\.\.?[0-9a-f]{7,40}\b".into(),
+                "[HEX]..[HEX]",
+            ),
+            (r"\b(127\.0\.0\.1|localhost):\d{2,5}\b".into(), "$1:[PORT]"),
+            (r"\bSHA256:[0-9A-Za-z+/]{43}".into(), "SHA256:[FINGERPRINT]"),
+            (
+                r"\b(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) AAAA[0-9A-Za-z+/]+=*".into(),
+                "$1 [KEY]",
+            ),
+        ]
+        .into_iter()
+        .map(|(pattern, with)| (Regex::new(&pattern).expect("a valid rule"), with))
+        .collect()
+    });
+    static HEX: OnceLock<Regex> = OnceLock::new();
+    static IP: OnceLock<Regex> = OnceLock::new();
+    static CACHE: OnceLock<Regex> = OnceLock::new();
+    let hex = HEX.get_or_init(|| Regex::new(r"\b[0-9a-f]{7,64}\b").unwrap());
+    let ip = IP.get_or_init(|| Regex::new(r"\b\d{1,3}(\.\d{1,3}){3}\b").unwrap());
+    let cache = CACHE.get_or_init(|| {
+        Regex::new(r"^(remote: )?( ---> Using cache| ---> Running in \S+|Removing intermediate container \S+)\s*$")
+            .unwrap()
+    });
+
+    let mut text = text.to_string();
+    if !root.is_empty() {
+        text = text.replace(root, "[ROOT]");
+    }
+    for (rule, with) in rules {
+        text = rule.replace_all(&text, *with).into_owned();
+    }
+    for port in ports {
+        let rule = Regex::new(&format!(r"\b{port}\b")).unwrap();
+        text = rule.replace_all(&text, "[PORT]").into_owned();
+    }
+    // Hex with a digit in it: words like `added` or `faced` stay, and
+    // so does the key type `ed25519`.
+    text = hex
+        .replace_all(&text, |c: &Captures| {
+            let word = &c[0];
+            if word.bytes().any(|b| b.is_ascii_digit()) && word != "ed25519" {
+                "[HEX]".to_string()
+            } else {
+                word.to_string()
+            }
+        })
+        .into_owned();
+    text = ip
+        .replace_all(&text, |c: &Captures| match &c[0] {
+            "127.0.0.1" | "0.0.0.0" => c[0].to_string(),
+            _ => "[IP]".to_string(),
+        })
+        .into_owned();
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        if cache.is_match(body) {
+            continue;
+        }
+        if body.starts_with("remote:") {
+            lines.push(format!("{}{end}", body.trim_end()));
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    lines.concat()
+}
+
+#[test]
+fn redactions_keep_what_berth_said_and_hide_what_varies() {
+    let run = run_id();
+    let root = "/tmp/.tmpAbC123";
+    let text = format!(
+        "App dir: {root}/home/hello-{run}-7\n\
+         remote: Successfully tagged dokku/hello-{run}-7:425f185-1796218164        \n\
+         remote:  ---> Using cache\n\
+         remote:  ---> Running in 433010fa4282        \n\
+         remote: Removing intermediate container 433010fa4282        \n\
+         Git sha: 425f18505d22c84865a48fe719f7cdc1f5f3b946 added at 2026-12-02T13:28:04Z\n\
+         Status web 1: running (CID: ce4f9e01514)\n\
+         http://172.18.0.2:5000 and To ssh://dokku@127.0.0.1:40123/app\n\
+         Ports map: http:43567:5000 in 0.0.0.0:80\n\
+         ce4f9e0..1f6ef44  master -> master, decade defaced 5000 60s\n\
+         ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFsZZWqQ8udirR6hX5th7J8sMguho7uTQdoDnRo/Pkd2 test@berth \
+         SHA256:1oNJW1a9bIZES/rWCixStkpzC4doIjGpsDCKRnMhvoM\n"
+    );
+    assert_eq!(
+        redact(&text, root, &[43567]),
+        "App dir: [ROOT]/home/hello-[RUN]\n\
+         remote: Successfully tagged dokku/hello-[RUN]:[TAG]\n\
+         Git sha: [HEX] added at [TIME]\n\
+         Status web 1: running (CID: [HEX])\n\
+         http://[IP]:5000 and To ssh://dokku@127.0.0.1:[PORT]/app\n\
+         Ports map: http:[PORT]:5000 in 0.0.0.0:80\n\
+         [HEX]..[HEX]  master -> master, decade defaced 5000 60s\n\
+         ssh-ed25519 [KEY] test@berth SHA256:[FINGERPRINT]\n"
+    );
+}
+
+#[test]
+#[should_panic(expected = "did not finish within 300ms and was killed\nstdout so far:\nstarted\n")]
+fn a_command_past_its_timeout_is_killed_with_its_output_so_far() {
+    Cmd::new("bash", ["-c", "echo started; exec sleep 30"])
+        .timeout(Duration::from_millis(300))
+        .run();
+}
+
+#[test]
+fn a_command_sees_only_the_base_environment_and_what_the_test_set() {
+    let stdout = Cmd::new("env", Vec::<String>::new())
+        .env("BERTH_TEST_SET", "1")
+        .succeeds()
+        .stdout();
+    let mut names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = base_env().into_iter().map(|(name, _)| name).collect();
+    expected.push("BERTH_TEST_SET".into());
+    expected.sort();
+    assert_eq!(names, expected, "{stdout}");
 }

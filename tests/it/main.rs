@@ -15,6 +15,7 @@ mod ports;
 mod proxy;
 mod routing;
 mod security;
+mod snapshots;
 mod source;
 mod ssh;
 mod ssh_deploy;

@@ -5,9 +5,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::harness::Berth;
+use crate::harness::{Berth, Cmd};
 use crate::routing::{routed, via_nginx};
-use crate::source::{Source, http_get_with, unique_app, web_answer};
+use crate::source::{Deployed, Source, http_get_with, unique_app, web_answer};
 use crate::ssh_server::SshServer;
 
 /// The shell test plugin in `tests/plugins/hello`.
@@ -59,15 +59,8 @@ fn a_shell_plugin_runs_on_deploy_adds_a_command_and_stops_when_disabled() {
         .stdout_has("  hello                0.0.1 enabled    berth's test plugin")
         .stdout_has("  apps                 0.38.27 enabled    berth core: Manage apps");
 
-    let source = Source::new("hello");
-    let app = unique_app("plugged");
-    berth.app(&app);
-    let pushed = source.push_local(&berth, &app, "master").succeeds();
-    assert!(
-        pushed.text.contains(&format!("hello saw {app} deployed")),
-        "{}",
-        pushed.text
-    );
+    let Deployed { app, pushed, .. } = berth.deployed("plugged");
+    pushed.stderr_has(&format!("hello saw {app} deployed"));
     let log = triggers_log(&berth);
     let tag = berth
         .cmd(["plugin:trigger", "deployed-app-image-tag", &app])
@@ -137,10 +130,7 @@ fn a_shell_plugin_runs_on_deploy_adds_a_command_and_stops_when_disabled() {
 #[test]
 fn a_failing_or_hanging_trigger_aborts_the_deploy_and_the_old_release_serves() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = unique_app("vetoed");
-    berth.app(&app);
-    source.push_local(&berth, &app, "master").succeeds();
+    let Deployed { app, source, .. } = berth.deployed("vetoed");
     let container = berth.dokku_root().join(&app).join("CONTAINER.web.1");
     let before = std::fs::read_to_string(&container).unwrap();
     let server_pl = std::fs::read_to_string(source.path().join("server.pl")).unwrap();
@@ -159,9 +149,9 @@ fn a_failing_or_hanging_trigger_aborts_the_deploy_and_the_old_release_serves() {
     install(&berth, &veto);
     source
         .push_local(&berth, &app, "master")
-        .fails()
-        .has(&format!("veto says no to {app} (web on port 5000)"))
-        .has("The check-deploy trigger of plugin veto failed (exit status 3)");
+        .fails(1)
+        .stderr_has(&format!("veto says no to {app} (web on port 5000)"))
+        .stderr_has("The check-deploy trigger of plugin veto failed (exit status 3)");
     assert_eq!(std::fs::read_to_string(&container).unwrap(), before);
     assert_eq!(web_answer(&berth, &app), (200, "hello\n".into()));
     berth.cmd(["plugin:uninstall", "veto"]).succeeds();
@@ -175,8 +165,10 @@ fn a_failing_or_hanging_trigger_aborts_the_deploy_and_the_old_release_serves() {
     let started = std::time::Instant::now();
     source
         .push_local(&berth, &app, "master")
-        .fails()
-        .has("The pre-deploy trigger of plugin slow did not finish within 2s and was stopped");
+        .fails(1)
+        .stderr_has(
+            "The pre-deploy trigger of plugin slow did not finish within 2s and was stopped",
+        );
     assert!(started.elapsed() < std::time::Duration::from_secs(120));
     assert_eq!(std::fs::read_to_string(&container).unwrap(), before);
     assert_eq!(web_answer(&berth, &app), (200, "hello\n".into()));
@@ -202,14 +194,14 @@ fn privileged_docker_options_from_plugins_need_the_admins_consent() {
     std::fs::write(&options, "--privileged").unwrap();
     source
         .push_local(&berth, &app, "master")
-        .fails()
-        .has("Refused docker option --privileged")
-        .has("plugin:set --global allowed-docker-options privileged");
+        .fails(1)
+        .stderr_has("Refused docker option --privileged")
+        .stderr_has("plugin:set --global allowed-docker-options privileged");
     std::fs::write(&options, "-v /:/host").unwrap();
     source
         .push_local(&berth, &app, "master")
-        .fails()
-        .has("host-mounts");
+        .fails(1)
+        .stderr_has("host-mounts");
     assert!(
         !berth
             .dokku_root()
@@ -301,12 +293,9 @@ fn plugins_install_from_git_and_tarballs_and_refuse_bad_input() {
             "hello",
         ],
     ] {
-        let ok = std::process::Command::new("git")
-            .args(args)
+        Cmd::new("git", args.iter().copied())
             .current_dir(&repo)
-            .status()
-            .unwrap();
-        assert!(ok.success());
+            .succeeds();
     }
     berth
         .cmd([
@@ -443,17 +432,11 @@ fn plugins_install_from_git_and_tarballs_and_refuse_bad_input() {
 fn dokku_shell_helpers_behave_as_documented() {
     let common = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/common");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plugins/functions_test.sh");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(&common)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    Cmd::new(
+        "bash",
+        [script.display().to_string(), common.display().to_string()],
+    )
+    .succeeds();
 }
 
 /// `GET /` through nginx with optional basic-auth credentials.
@@ -480,9 +463,8 @@ fn bundled_maintenance_and_http_auth_work_through_nginx() {
         .succeeds()
         .stdout_has("maintenance")
         .stdout_has("http-auth");
-    let source = Source::new("hello");
-    let app = routed(&berth, &server, &source, "paused.test");
-    let other = routed(&berth, &server, &source, "other.test");
+    let app = routed(&berth, &server, "paused.test").app;
+    let other = routed(&berth, &server, "other.test").app;
 
     berth.cmd(["maintenance:on", &app]).succeeds();
     let (status, body) = via_nginx(&server, "paused.test", "/");
@@ -621,17 +603,11 @@ fn core_triggers_reach_plugins_with_dokku_arguments() {
     let executables: Vec<(&str, &str)> = triggers.iter().map(|t| (*t, script.as_str())).collect();
     install(&berth, &write_plugin(&berth, "recorder", &executables));
 
-    let source = Source::new("hello");
-    let app = unique_app("recorded");
-    source.push_ssh(&server, &app, "master").succeeds();
-    let clone = berth.root().join("clone");
-    let cloned = std::process::Command::new("git")
-        .args(["clone", "-q", &server.remote_url(&app)])
-        .arg(&clone)
-        .env("GIT_SSH_COMMAND", server.git_ssh_command())
-        .status()
-        .unwrap();
-    assert!(cloned.success());
+    let app = berth.deploy("recorded").push_ssh(&server).app;
+    let clone = berth.root().join("clone").display().to_string();
+    server
+        .git(["clone", "-q", &server.remote_url(&app), &clone])
+        .succeeds();
     server
         .ssh(["config:set", "--no-restart", &app, "A=1"])
         .succeeds();

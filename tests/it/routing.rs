@@ -8,26 +8,42 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::harness::Berth;
-use crate::source::{Source, http_get, unique_app};
+use crate::source::{Deployed, Source, http_get};
 use crate::ssh_server::SshServer;
 
-/// An app deployed behind nginx on the test server's port, by `domain`.
-pub(crate) fn routed(berth: &Berth, server: &SshServer, source: &Source, domain: &str) -> String {
-    let app = unique_app("routed");
-    berth.app(&app);
+/// Puts `app` behind the test server's nginx, on its port, by `domain`
+/// (old containers retire after a second).
+pub(crate) fn route(berth: &Berth, server: &SshServer, app: &str, domain: &str) {
     berth
         .cmd([
             "ports:set",
-            &app,
+            app,
             &format!("http:{}:5000", server.http_port()),
         ])
         .succeeds();
-    berth.cmd(["domains:set", &app, domain]).succeeds();
+    berth.cmd(["domains:set", app, domain]).succeeds();
     berth
-        .cmd(["checks:set", &app, "wait-to-retire", "1"])
+        .cmd(["checks:set", app, "wait-to-retire", "1"])
         .succeeds();
-    source.push_local(berth, &app, "master").succeeds();
-    app
+}
+
+/// `tests/apps/hello` deployed behind nginx (see [`route`]).
+pub(crate) fn routed(berth: &Berth, server: &SshServer, domain: &str) -> Deployed {
+    routed_from(berth, server, domain, |_| {})
+}
+
+/// The same, with the source changed by `edit` first.
+pub(crate) fn routed_from(
+    berth: &Berth,
+    server: &SshServer,
+    domain: &str,
+    edit: impl FnOnce(&Source),
+) -> Deployed {
+    berth
+        .deploy("routed")
+        .source(edit)
+        .setup(|app| route(berth, server, app, domain))
+        .push()
 }
 
 pub(crate) fn via_nginx(server: &SshServer, host: &str, path: &str) -> (u16, String) {
@@ -38,13 +54,12 @@ pub(crate) fn via_nginx(server: &SshServer, host: &str, path: &str) -> (u16, Str
 fn apps_answer_on_their_own_domain_and_unknown_hosts_get_404() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
-    let one = Source::new("hello");
-    let two = Source::new("hello");
-    let server_pl = std::fs::read_to_string(two.path().join("server.pl")).unwrap();
-    two.write("server.pl", &server_pl.replace("// 'hello'", "// 'second'"))
-        .commit("second");
-    let a = routed(&berth, &server, &one, "one.test");
-    routed(&berth, &server, &two, "two.test");
+    let a = routed(&berth, &server, "one.test").app;
+    routed_from(&berth, &server, "two.test", |two| {
+        let server_pl = std::fs::read_to_string(two.path().join("server.pl")).unwrap();
+        two.write("server.pl", &server_pl.replace("// 'hello'", "// 'second'"))
+            .commit("second");
+    });
     assert_eq!(via_nginx(&server, "one.test", "/"), (200, "hello\n".into()));
     assert_eq!(
         via_nginx(&server, "two.test", "/"),
@@ -64,10 +79,12 @@ fn apps_answer_on_their_own_domain_and_unknown_hosts_get_404() {
 fn a_template_nginx_refuses_fails_only_that_apps_deploy() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
-    let good = Source::new("hello");
-    let broken = Source::new("hello");
-    routed(&berth, &server, &good, "good.test");
-    let app = routed(&berth, &server, &broken, "broken.test");
+    routed(&berth, &server, "good.test");
+    let Deployed {
+        app,
+        source: broken,
+        ..
+    } = routed(&berth, &server, "broken.test");
     let before = berth.cmd(["nginx:show-config", &app]).succeeds().stdout();
 
     broken
@@ -78,9 +95,9 @@ fn a_template_nginx_refuses_fails_only_that_apps_deploy() {
         .commit("broken template");
     broken
         .push_local(&berth, &app, "master")
-        .fails()
-        .has("nginx refused the config")
-        .has("not_a_directive");
+        .fails(1)
+        .stderr_has("nginx refused the config")
+        .stderr_has("not_a_directive");
     assert_eq!(
         via_nginx(&server, "good.test", "/"),
         (200, "hello\n".into())
@@ -101,8 +118,7 @@ fn a_template_nginx_refuses_fails_only_that_apps_deploy() {
 fn a_failing_health_check_leaves_the_old_release_serving() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
-    let source = Source::new("hello");
-    let app = routed(&berth, &server, &source, "checked.test");
+    let Deployed { app, source, .. } = routed(&berth, &server, "checked.test");
     let before =
         std::fs::read_to_string(berth.dokku_root().join(&app).join("CONTAINER.web.1")).unwrap();
     source
@@ -113,9 +129,9 @@ fn a_failing_health_check_leaves_the_old_release_serving() {
         .commit("strict check");
     source
         .push_local(&berth, &app, "master")
-        .fails()
-        .has("greets attempt 1/2 failed")
-        .has("Could not start due to 1 failed checks (web.1)");
+        .fails(1)
+        .stderr_has("greets attempt 1/2 failed")
+        .stderr_has("Could not start due to 1 failed checks (web.1)");
     let after =
         std::fs::read_to_string(berth.dokku_root().join(&app).join("CONTAINER.web.1")).unwrap();
     assert_eq!(before, after);
@@ -182,8 +198,7 @@ fn exchange(port: u16, host: &str, keep: &mut Option<BufReader<TcpStream>>) -> O
 fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
-    let source = Source::new("hello");
-    let app = routed(&berth, &server, &source, "zero.test");
+    let Deployed { app, source, .. } = routed(&berth, &server, "zero.test");
     let port = server.http_port();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
@@ -226,7 +241,7 @@ fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
     source
         .write("Dockerfile", "FROM debian:bookworm-slim\nRUN false\n")
         .commit("broken");
-    source.push_local(&berth, &app, "master").fails();
+    source.push_local(&berth, &app, "master").fails(1);
     std::thread::sleep(Duration::from_secs(2));
 
     stop.store(true, Ordering::Relaxed);
@@ -247,8 +262,7 @@ fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
 fn a_new_server_restores_and_routes_every_app() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
-    let source = Source::new("hello");
-    let app = routed(&berth, &server, &source, "restored.test");
+    let app = routed(&berth, &server, "restored.test").app;
     server.stop();
     // As after a host reboot: the app's container is down.
     let id =

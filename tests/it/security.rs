@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::harness::Berth;
-use crate::source::{Source, unique_app};
+use crate::source::{Deployed, Source, unique_app};
 use crate::ssh_server::SshServer;
 
 /// A server with the harness's `admin` key and a `user` key `mallory`.
@@ -297,20 +297,14 @@ fn over_ssh_files_come_from_stdin_never_from_the_server() {
 fn a_fetch_never_creates_an_app() {
     let berth = Berth::new();
     let (server, mallory) = server_with_user(&berth);
-    let clone = berth.root().join("clone");
-    let output = std::process::Command::new("git")
-        .args(["clone", "--quiet"])
-        .arg(server.remote_url("nothere"))
-        .arg(&clone)
-        .env("GIT_SSH_COMMAND", server.git_ssh_command_as(&mallory))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("App nothere does not exist"),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let clone = berth.root().join("clone").display().to_string();
+    server
+        .git_as(
+            &mallory,
+            ["clone", "--quiet", &server.remote_url("nothere"), &clone],
+        )
+        .fails(128)
+        .stderr_has("App nothere does not exist");
     berth.cmd(["apps:exists", "nothere"]).fails(20);
 }
 
@@ -442,8 +436,8 @@ fn access_lists_decide_who_pushes_and_manages_an_app() {
         .stderr_is(&refused);
     source
         .push_ssh_as(&server, &app, "master", &mallory)
-        .fails()
-        .has(&format!(
+        .fails(128)
+        .stderr_has(&format!(
             "User mallory does not have permissions to run git-receive-pack on {app}"
         ));
     // The listed user pushes and manages it; apps:list shows each key what
@@ -526,13 +520,11 @@ fn user_auth_sees_git_pushes_and_fetches() {
     berth
         .cmd(["plugin:install", &dir.display().to_string()])
         .succeeds();
-    let source = Source::new("hello");
-    let app = unique_app("gated");
-    source.push_ssh(&server, &app, "master").succeeds();
+    let Deployed { app, source, .. } = berth.deploy("gated").push_ssh(&server);
     source
         .push_ssh_as(&server, &app, "master", &mallory)
-        .fails()
-        .has("Access denied");
+        .fails(128)
+        .stderr_has("Access denied");
     let seen = read(&log);
     assert!(
         seen.contains(&format!("dokku admin git-receive-pack {app}\n")),
@@ -642,7 +634,8 @@ fn htpasswd_is_readable_by_nginx_workers_only() {
 fn dokkus_habits_work_unchanged_for_a_user_key() {
     let berth = Berth::new();
     let (server, mallory) = server_with_user(&berth);
-    let app = unique_app("habits");
+    let deploy = berth.deploy("habits");
+    let app = deploy.app().to_string();
     server
         .ssh(["apps:create", &app])
         .identity(&mallory)
@@ -651,11 +644,7 @@ fn dokkus_habits_work_unchanged_for_a_user_key() {
         .ssh(["config:set", "--no-restart", &app, "GREETING=hi"])
         .identity(&mallory)
         .succeeds();
-    let source = Source::new("hello");
-    source
-        .push_ssh_as(&server, &app, "master", &mallory)
-        .succeeds()
-        .has("Application deployed");
+    deploy.push_ssh_as(&server, &mallory);
     server
         .ssh(["ps:restart", &app])
         .identity(&mallory)

@@ -1,10 +1,21 @@
-//! Test apps as git work trees, pushes to berth, and plain HTTP checks.
+//! Test apps as git work trees, pushes to berth, deployed apps, and plain
+//! HTTP checks.
+//!
+//! ```ignore
+//! let berth = Berth::new();
+//! // tests/apps/hello pushed to a new app, which must have deployed:
+//! let Deployed { app, source, .. } = berth.deployed("hello");
+//! source.write("Procfile", "web: perl /app/server.pl\n").commit("v2");
+//! source.push_local(&berth, &app, "master").succeeds().stderr_has("Application deployed");
+//! // set up before the first push, pushed over SSH:
+//! let app = berth.deploy("acl").setup(|app| { /* config, ports… */ }).push_ssh(&server);
+//! ```
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::harness::Berth;
+use crate::harness::{Berth, Cmd, Done};
+use crate::ssh_server::SshServer;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -54,109 +65,159 @@ impl Source {
         self
     }
 
-    pub fn git(&self, args: &[&str]) -> Output {
-        let output = Command::new("git")
-            .args(args)
+    /// `git ARGS` in the work tree, which must succeed; no configuration
+    /// but the author's (the environment is the harness's).
+    pub fn git(&self, args: &[&str]) -> Done {
+        self.git_cmd(args).succeeds()
+    }
+
+    fn git_cmd(&self, args: &[&str]) -> Cmd {
+        Cmd::new("git", args.iter().copied())
             .current_dir(self.dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_AUTHOR_NAME", "berth test")
             .env("GIT_AUTHOR_EMAIL", "test@berth")
             .env("GIT_COMMITTER_NAME", "berth test")
             .env("GIT_COMMITTER_EMAIL", "test@berth")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
     }
 
     /// `git push` straight into the app's repository (the same hook runs as
-    /// over SSH). Returns the push's combined output and whether it succeeded.
-    pub fn push_local(&self, berth: &Berth, app: &str, refspec: &str) -> Pushed {
-        let output = Command::new("git")
-            .args(["push", "--porcelain"])
-            .arg(berth.dokku_root().join(app))
-            .arg(refspec)
+    /// over SSH), with the `Berth`'s environment.
+    pub fn push_local(&self, berth: &Berth, app: &str, refspec: &str) -> Cmd {
+        let repo = berth.dokku_root().join(app).display().to_string();
+        berth
+            .process("git", ["push", "--porcelain", &repo, refspec])
             .current_dir(self.dir.path())
-            .envs(berth.env())
-            .output()
-            .unwrap();
-        Pushed::from(output)
     }
-}
 
-impl Source {
     /// `git push` over berth's SSH server, as a user would.
-    pub fn push_ssh(
-        &self,
-        server: &crate::ssh_server::SshServer,
-        app: &str,
-        refspec: &str,
-    ) -> Pushed {
+    pub fn push_ssh(&self, server: &SshServer, app: &str, refspec: &str) -> Cmd {
         self.push_ssh_as(server, app, refspec, &server.client_key())
     }
 
     /// `git push` over SSH, logging in with the private key `key`.
-    pub fn push_ssh_as(
-        &self,
-        server: &crate::ssh_server::SshServer,
-        app: &str,
-        refspec: &str,
-        key: &Path,
-    ) -> Pushed {
-        let output = Command::new("git")
-            .args(["push", "--porcelain"])
-            .arg(server.remote_url(app))
-            .arg(refspec)
+    pub fn push_ssh_as(&self, server: &SshServer, app: &str, refspec: &str, key: &Path) -> Cmd {
+        server
+            .git_as(
+                key,
+                ["push", "--porcelain", &server.remote_url(app), refspec],
+            )
             .current_dir(self.dir.path())
-            .env("GIT_SSH_COMMAND", server.git_ssh_command_as(key))
-            .output()
-            .unwrap();
-        Pushed::from(output)
     }
 }
 
-pub struct Pushed {
-    pub ok: bool,
-    pub text: String,
+/// An app of this run deployed from `tests/apps/hello`.
+pub struct Deployed {
+    pub app: String,
+    /// The work tree it was pushed from, to change and push again.
+    pub source: Source,
+    /// The first push's outcome.
+    pub pushed: Done,
 }
 
-impl From<Output> for Pushed {
-    fn from(output: Output) -> Pushed {
-        Pushed {
-            ok: output.status.success(),
-            text: format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
+/// A deploy being prepared: the app's name is chosen and the source
+/// copied; [`Deploy::push`] or [`Deploy::push_ssh`] deploys it.
+pub struct Deploy<'a> {
+    berth: &'a Berth,
+    app: String,
+    source: Source,
+    created: bool,
+    refspec: String,
+}
+
+impl Berth {
+    /// `tests/apps/hello` pushed to a new app `<prefix>-<run>-<n>`, which
+    /// must deploy.
+    pub fn deployed(&self, prefix: &str) -> Deployed {
+        self.deploy(prefix).push()
+    }
+
+    /// A deploy of `tests/apps/hello` to a new app `<prefix>-<run>-<n>`,
+    /// to prepare before it is pushed.
+    pub fn deploy(&self, prefix: &str) -> Deploy<'_> {
+        Deploy {
+            berth: self,
+            app: unique_app(prefix),
+            source: Source::new("hello"),
+            created: false,
+            refspec: "master".into(),
         }
     }
 }
 
-impl Pushed {
-    #[track_caller]
-    pub fn succeeds(self) -> Pushed {
-        assert!(self.ok, "push failed:\n{}", self.text);
+impl<'a> Deploy<'a> {
+    /// The app's name, chosen already.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// Changes the work tree before the push (`edit` commits what should
+    /// be deployed).
+    pub fn source(self, edit: impl FnOnce(&Source)) -> Deploy<'a> {
+        edit(&self.source);
         self
     }
 
-    #[track_caller]
-    pub fn fails(self) -> Pushed {
-        assert!(!self.ok, "push succeeded but should not:\n{}", self.text);
+    /// Creates the app (on the command line) and runs `setup` with its
+    /// name before the push.
+    pub fn setup(mut self, setup: impl FnOnce(&str)) -> Deploy<'a> {
+        self.create();
+        setup(&self.app);
         self
     }
 
-    #[track_caller]
-    pub fn has(self, part: &str) -> Pushed {
-        assert!(
-            self.text.contains(part),
-            "push output lacks {part:?}:\n{}",
-            self.text
-        );
+    /// Pushes `refspec` instead of `master`.
+    pub fn refspec(mut self, refspec: &str) -> Deploy<'a> {
+        self.refspec = refspec.to_string();
         self
+    }
+
+    /// Pushes straight into the app's repository, creating the app first.
+    #[track_caller]
+    pub fn push(mut self) -> Deployed {
+        self.create();
+        let pushed = self
+            .source
+            .push_local(self.berth, &self.app, &self.refspec)
+            .run();
+        self.deployed(pushed)
+    }
+
+    /// Pushes over `server` as `admin`; the push creates the app unless
+    /// [`Deploy::setup`] did.
+    #[track_caller]
+    pub fn push_ssh(self, server: &SshServer) -> Deployed {
+        self.push_ssh_as(server, &server.client_key())
+    }
+
+    /// Pushes over `server`, logging in with the private key `key`.
+    #[track_caller]
+    pub fn push_ssh_as(self, server: &SshServer, key: &Path) -> Deployed {
+        let pushed = self
+            .source
+            .push_ssh_as(server, &self.app, &self.refspec, key)
+            .run();
+        self.deployed(pushed)
+    }
+
+    fn create(&mut self) {
+        if !self.created {
+            self.berth.app(&self.app);
+            self.created = true;
+        }
+    }
+
+    #[track_caller]
+    fn deployed(self, pushed: Done) -> Deployed {
+        pushed.assert_code(0);
+        let pushed = pushed
+            .stderr_has(&format!("-----> Building {} from Dockerfile", self.app))
+            .stderr_has("=====> Application deployed:");
+        Deployed {
+            app: self.app,
+            source: self.source,
+            pushed,
+        }
     }
 }
 

@@ -261,16 +261,12 @@ fn git_reaches_the_server_with_the_helpers() {
     berth.app("demo");
     let url = server.remote_url("demo");
     assert!(url.ends_with(&format!(":{}/demo", server.port())), "{url}");
-    let output = std::process::Command::new("git")
-        .args(["ls-remote", &url])
-        .env("GIT_SSH_COMMAND", server.git_ssh_command())
-        .current_dir(berth.root())
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
+    let listed = server.git(["ls-remote", &url]).run();
+    assert_eq!(
+        listed.code,
+        0,
         "git ls-remote failed:\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&output.stderr),
+        listed.stderr,
         server.log()
     );
 }

@@ -2,21 +2,22 @@
 //! `berth server`, deploying on the real engine.
 
 use crate::harness::Berth;
-use crate::source::{Source, dyno_addr, http_get, unique_app, web_answer};
+use crate::source::{Deployed, Source, dyno_addr, http_get, web_answer};
 use crate::ssh_server::SshServer;
 
 #[test]
 fn push_over_ssh_creates_deploys_and_is_managed_over_ssh() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
-    let source = Source::new("hello");
-    let app = unique_app("sshpush");
     // The app does not exist yet: the push creates it, as Dokku does.
-    source
-        .push_ssh(&server, &app, "master")
-        .succeeds()
-        .has(&format!("remote: -----> Building {app} from Dockerfile"))
-        .has("remote: =====> Application deployed:");
+    let Deployed {
+        app,
+        source,
+        pushed,
+    } = berth.deploy("sshpush").push_ssh(&server);
+    pushed
+        .stderr_has(&format!("remote: -----> Building {app} from Dockerfile"))
+        .stderr_has("remote: =====> Application deployed:");
     let addr = dyno_addr(&berth, &app, "web.1");
     assert_eq!(http_get(&addr, "x", "/").unwrap(), (200, "hello\n".into()));
 
@@ -87,13 +88,10 @@ fn push_over_ssh_creates_deploys_and_is_managed_over_ssh() {
         .commit("v2");
     source.push_ssh(&server, &app, "master").succeeds();
     let clone = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("git")
-        .args(["clone", "-q", &server.remote_url(&app)])
-        .arg(clone.path().join("copy"))
-        .env("GIT_SSH_COMMAND", server.git_ssh_command())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let copy = clone.path().join("copy").display().to_string();
+    server
+        .git(["clone", "-q", &server.remote_url(&app), &copy])
+        .succeeds();
     assert!(clone.path().join("copy/server.pl").is_file());
 
     server.ssh(["--force", "apps:destroy", &app]).succeeds();
@@ -110,8 +108,8 @@ fn push_refused_when_autocreation_is_disabled() {
     let source = Source::new("hello");
     source
         .push_ssh(&server, "nope", "master")
-        .fails()
-        .has("Re-enable app auto-creation or create an app with 'dokku apps:create nope'");
+        .fails(128)
+        .stderr_has("Re-enable app auto-creation or create an app with 'dokku apps:create nope'");
     berth.cmd(["apps:exists", "nope"]).fails(20);
 }
 
@@ -119,30 +117,29 @@ fn push_refused_when_autocreation_is_disabled() {
 fn push_of_more_than_100_mb_of_history_completes() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
-    let source = Source::new("hello");
     // 3 × 36 MiB of incompressible data in history; the last commit removes
     // it, so the build context stays small.
-    for i in 0..3 {
-        let mut data = vec![0u8; 36 << 20];
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ i;
-        for chunk in data.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
-        }
-        std::fs::write(source.path().join(format!("blob{i}.bin")), data).unwrap();
-        source.commit(&format!("blob {i}"));
-    }
-    for i in 0..3 {
-        std::fs::remove_file(source.path().join(format!("blob{i}.bin"))).unwrap();
-    }
-    source.commit("drop blobs");
-    let app = unique_app("bighistory");
-    source
-        .push_ssh(&server, &app, "master")
-        .succeeds()
-        .has("remote: =====> Application deployed:");
+    let Deployed { app, .. } = berth
+        .deploy("bighistory")
+        .source(|source| {
+            for i in 0..3 {
+                let mut data = vec![0u8; 36 << 20];
+                let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ i;
+                for chunk in data.chunks_mut(8) {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+                }
+                std::fs::write(source.path().join(format!("blob{i}.bin")), data).unwrap();
+                source.commit(&format!("blob {i}"));
+            }
+            for i in 0..3 {
+                std::fs::remove_file(source.path().join(format!("blob{i}.bin"))).unwrap();
+            }
+            source.commit("drop blobs");
+        })
+        .push_ssh(&server);
     let packed: u64 = walk_size(&berth.dokku_root().join(&app).join("objects"));
     assert!(packed > 100 << 20, "history arrived: {packed} bytes");
 }

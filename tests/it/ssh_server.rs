@@ -5,8 +5,8 @@
 //! let server = SshServer::start(&berth);          // admin key already added
 //! server.ssh(["apps:create", "demo"]).succeeds().stdout_is("-----> Creating demo...\n");
 //! server.ssh(["apps:exists", "ghost"]).fails(20);
-//! // git, through the same server:
-//! // GIT_SSH_COMMAND=server.git_ssh_command(), remote server.remote_url("demo")
+//! // git, through the same server (GIT_SSH_COMMAND set):
+//! server.git(["ls-remote", &server.remote_url("demo")]).succeeds();
 //! ```
 //!
 //! The server runs on a free loopback port with the `Berth`'s roots and is
@@ -19,19 +19,19 @@
 //! again (xargs rules), exactly as with a real client: to pass `A=a b` as
 //! one word, quote it for the server: `"'A=a b'"`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::harness::Berth;
+use crate::harness::{Berth, Cmd, Done};
 
 /// ssh records and checks the server's host key under this name.
 const HOST_ALIAS: &str = "berth-test-server";
-/// How long the server may take to listen, and a command to finish.
+/// How long the server may take to listen, and to stop.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct SshServer {
     child: Child,
@@ -59,7 +59,16 @@ impl SshServer {
                 ])
                 .succeeds();
         }
-        SshServer::launch(berth.lib_root(), client_dir, berth.env())
+        SshServer::launch(berth.lib_root(), client_dir, berth.env()).redacted_in(berth)
+    }
+
+    /// Has `berth`'s commands write this server's ports as `[PORT]` in
+    /// snapshots.
+    fn redacted_in(self, berth: &Berth) -> SshServer {
+        for port in self.ports() {
+            berth.redact_port(port);
+        }
+        self
     }
 
     /// Stops this server (SIGTERM) and starts a new one on the same roots,
@@ -100,13 +109,14 @@ impl SshServer {
             berth.root().join("ssh-client"),
             berth.env(),
         )
+        .redacted_in(berth)
     }
 
     /// Asks the server to stop (SIGTERM) and waits for it.
     pub fn stop(mut self) -> ExitStatus {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");
-        wait_timeout(&mut self.child, RUN_TIMEOUT).unwrap_or_else(|| {
+        wait_timeout(&mut self.child, STOP_TIMEOUT).unwrap_or_else(|| {
             panic!(
                 "the server did not stop on SIGTERM; its threads:\n{}\nits log:\n{}",
                 threads_of(self.child.id()),
@@ -162,16 +172,27 @@ impl SshServer {
             tty: false,
             args: args.into_iter().map(Into::into).collect(),
             stdin: None,
+            root: self.root(),
+            ports: self.ports(),
         }
     }
 
-    /// A `GIT_SSH_COMMAND` value that reaches this server as `admin` (the
-    /// port comes from [`SshServer::remote_url`]).
-    pub fn git_ssh_command(&self) -> String {
-        self.git_ssh_command_as(&self.client_key())
+    /// The temp root of the `Berth` this server serves.
+    pub fn root(&self) -> PathBuf {
+        self.client_dir
+            .parent()
+            .expect("the client folder is in the root")
+            .to_path_buf()
     }
 
-    /// The same, logging in with the private key `key`.
+    /// The ports this server listens on (SSH, and its nginx's HTTP).
+    pub fn ports(&self) -> Vec<u16> {
+        vec![self.port, self.http_port()]
+    }
+
+    /// A `GIT_SSH_COMMAND` value that reaches this server logging in with
+    /// the private key `key` (the port comes from
+    /// [`SshServer::remote_url`]).
     pub fn git_ssh_command_as(&self, key: &Path) -> String {
         let words: Vec<String> = std::iter::once("ssh".to_string())
             .chain(client_options(key, &self.known_hosts()))
@@ -182,7 +203,7 @@ impl SshServer {
 
     /// Makes a key pair and adds it on the command line under `name` with
     /// `role` (`admin` or `user`); returns the private key, for
-    /// [`Ssh::identity`] and [`SshServer::git_ssh_command_as`].
+    /// [`Ssh::identity`] and [`SshServer::git_as`].
     pub fn add_key(berth: &Berth, name: &str, role: &str) -> PathBuf {
         let dir = berth.root().join("ssh-client");
         std::fs::create_dir_all(&dir).expect("client dir");
@@ -197,6 +218,30 @@ impl SshServer {
             ])
             .succeeds();
         key
+    }
+
+    /// `git ARGS` reaching this server as `admin` (`GIT_SSH_COMMAND`).
+    pub fn git<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.git_as(&self.client_key(), args)
+    }
+
+    /// `git ARGS` logging in with the private key `key`.
+    pub fn git_as<I, S>(&self, key: &Path, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut cmd = Cmd::new("git", args)
+            .env("GIT_SSH_COMMAND", self.git_ssh_command_as(key))
+            .root(&self.root());
+        for port in self.ports() {
+            cmd = cmd.redact_port(port);
+        }
+        cmd
     }
 
     /// `ssh://dokku@127.0.0.1:<port>/<app>`.
@@ -222,11 +267,9 @@ impl SshServer {
                 .expect("server log");
             let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
                 .args(["server", "--ssh-listen", &format!("127.0.0.1:{port}")])
+                .env_clear()
+                .envs(crate::harness::base_env())
                 .envs(env.iter().map(|(k, v)| (k, v)))
-                .env_remove("DOKKU_QUIET_OUTPUT")
-                .env_remove("DOKKU_TRACE")
-                .env_remove("DOKKU_APPS_FORCE_DELETE")
-                .env_remove("BERTH_SSH_LISTEN")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::from(log))
@@ -318,6 +361,9 @@ pub struct Ssh {
     tty: bool,
     args: Vec<String>,
     stdin: Option<Vec<u8>>,
+    /// The `Berth`'s temp root and the server's ports, for redactions.
+    root: PathBuf,
+    ports: Vec<u16>,
 }
 
 impl Ssh {
@@ -352,81 +398,77 @@ impl Ssh {
         self
     }
 
+    /// This `ssh` run as a [`Cmd`]: an environment of
+    /// [`crate::harness::base_env`] only, shown as `ssh USER@127.0.0.1
+    /// WORDS…`, the server's ports redacted in snapshots.
+    pub fn cmd(&self) -> Cmd {
+        let mut args = Vec::new();
+        for option in &self.options {
+            args.extend(["-o".to_string(), option.clone()]);
+        }
+        args.extend(["-p".to_string(), self.port.to_string()]);
+        args.extend(client_options(&self.key, &self.known_hosts));
+        if self.tty {
+            args.push("-tt".into());
+        }
+        let destination = format!("{}@127.0.0.1", self.user);
+        args.push(destination.clone());
+        // ssh reads options after the destination too: `--force` is a
+        // remote word only after `--`.
+        args.push("--".into());
+        args.extend(self.args.iter().cloned());
+        let mut cmd = Cmd::new("ssh", args)
+            .shown_as(
+                "ssh",
+                std::iter::once(destination).chain(self.args.iter().cloned()),
+            )
+            .root(&self.root)
+            .stdin(self.stdin.clone().unwrap_or_default());
+        for port in &self.ports {
+            cmd = cmd.redact_port(*port);
+        }
+        cmd
+    }
+
     /// The `ssh` command, not started: for tests that hold its stdin open.
     pub fn command(&self) -> Command {
-        let mut command = Command::new("ssh");
-        for option in &self.options {
-            command.args(["-o", option]);
-        }
-        command
-            .args(["-p", &self.port.to_string()])
-            .args(client_options(&self.key, &self.known_hosts));
-        if self.tty {
-            command.arg("-tt");
-        }
-        command
-            .arg(format!("{}@127.0.0.1", self.user))
-            // ssh reads options after the destination too: `--force` is a
-            // remote word only after `--`.
-            .arg("--")
-            .args(&self.args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
+        self.cmd().command()
     }
 
-    pub fn run(self) -> SshDone {
-        let mut child = self.command().spawn().expect("ssh client runs");
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let input = self.stdin.clone().unwrap_or_default();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let stdout = reader(child.stdout.take().expect("piped stdout"));
-        let stderr = reader(child.stderr.take().expect("piped stderr"));
-        let status = wait_timeout(&mut child, RUN_TIMEOUT).unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!("ssh {:?} did not finish in {RUN_TIMEOUT:?}", self.args)
-        });
-        let _ = writer.join();
-        SshDone::new(
-            format!("ssh {:?}", self.args),
-            status.code().unwrap_or(-1),
-            stdout.join().expect("stdout read"),
-            String::from_utf8_lossy(&stderr.join().expect("stderr read")).into_owned(),
-            String::new(),
-        )
+    pub fn run(self) -> Done {
+        self.cmd().run()
     }
 
     #[track_caller]
-    pub fn succeeds(self) -> SshDone {
-        let done = self.run();
-        done.assert_code(0);
-        done
+    pub fn succeeds(self) -> Done {
+        self.cmd().succeeds()
     }
 
     #[track_caller]
-    pub fn fails(self, code: i32) -> SshDone {
-        let done = self.run();
-        done.assert_code(code);
-        done
+    pub fn fails(self, code: i32) -> Done {
+        self.cmd().fails(code)
     }
 }
-
-/// What an `ssh` run left: the harness's outcome type.
-pub type SshDone = crate::harness::Done;
 
 /// `ssh-keygen -t <kind>` without a passphrase; returns the private key's
 /// path (the public key is beside it, `.pub`).
 pub fn keygen(path: &Path, kind: &str) -> PathBuf {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", kind, "-N", "", "-C", "test@berth", "-f"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .status()
-        .expect("ssh-keygen runs");
-    assert!(status.success(), "ssh-keygen -t {kind} failed");
+    let path_arg = path.display().to_string();
+    Cmd::new(
+        "ssh-keygen",
+        [
+            "-q",
+            "-t",
+            kind,
+            "-N",
+            "",
+            "-C",
+            "test@berth",
+            "-f",
+            &path_arg,
+        ],
+    )
+    .succeeds();
     path.to_path_buf()
 }
 
@@ -439,21 +481,16 @@ pub fn pub_path(key: &Path) -> PathBuf {
 
 /// The fingerprint `ssh-keygen -lf` prints for a key file.
 pub fn fingerprint(key_file: &Path) -> String {
-    let output = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(key_file)
-        .output()
-        .expect("ssh-keygen runs");
-    assert!(
-        output.status.success(),
-        "ssh-keygen -lf {}",
-        key_file.display()
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .split_whitespace()
-        .nth(1)
-        .expect("a fingerprint")
-        .to_string()
+    Cmd::new(
+        "ssh-keygen",
+        ["-lf".to_string(), key_file.display().to_string()],
+    )
+    .succeeds()
+    .stdout()
+    .split_whitespace()
+    .nth(1)
+    .expect("a fingerprint")
+    .to_string()
 }
 
 /// The client options every test connection uses: no user config, only
@@ -587,14 +624,6 @@ fn shell_quote(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', "'\\''"))
     }
-}
-
-fn reader(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stream.read_to_end(&mut bytes);
-        bytes
-    })
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {

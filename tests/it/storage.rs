@@ -4,7 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use crate::harness::Berth;
-use crate::source::{Source, unique_app};
+use crate::source::Deployed;
 
 fn mounts_file(berth: &Berth, app: &str) -> std::path::PathBuf {
     berth
@@ -240,9 +240,6 @@ fn bad_mounts_are_refused_and_nothing_is_stored() {
 #[test]
 fn deployed_and_one_off_containers_see_the_mounts() {
     let berth = Berth::new();
-    let source = Source::new("hello");
-    let app = unique_app("storage");
-    berth.app(&app);
     let host = tempfile::tempdir().unwrap();
     let spec = format!("{}:/data", host.path().display());
     berth
@@ -253,11 +250,12 @@ fn deployed_and_one_off_containers_see_the_mounts() {
             "host-mounts",
         ])
         .succeeds();
-    berth.cmd(["storage:mount", &app, &spec]).succeeds();
-    source
-        .push_local(&berth, &app, "master")
-        .succeeds()
-        .has("=====> Application deployed:");
+    let Deployed { app, .. } = berth
+        .deploy("storage")
+        .setup(|app| {
+            berth.cmd(["storage:mount", app, &spec]).succeeds();
+        })
+        .push();
 
     berth
         .cmd(["run", &app, "bash", "-c", "echo hi > /data/f"])
