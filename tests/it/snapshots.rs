@@ -1,10 +1,12 @@
 //! What berth prints, as snapshot files in `tests/snapshots/`: help,
-//! `--format json` and errors, on the command line and over SSH. Redacted
-//! (roots, run ids, times, ids, addresses, ports, keys) so they hold on
-//! any machine; `SNAPSHOTS=overwrite cargo test --test it -- snapshot`
-//! writes them anew.
+//! reports, `--format json`, errors, pushes and deploys, on the command
+//! line and over SSH. Redacted (roots, run ids, times, ids, addresses,
+//! ports, keys) so they hold on any machine; `SNAPSHOTS=overwrite cargo
+//! test --test it -- snapshot` writes them anew. Deploys cost seconds:
+//! one app each, locally and over SSH, answers every report.
 
 use crate::harness::Berth;
+use crate::source::Deployed;
 use crate::ssh_server::SshServer;
 
 #[test]
@@ -44,4 +46,97 @@ fn snapshot_help_errors_and_keys_locally_and_over_ssh() {
         .ssh(["ssh-keys:list", "--format", "json"])
         .succeeds()
         .snapshot_json("ssh-keys-list-json.ssh");
+}
+
+#[test]
+fn snapshot_push_reports_json_and_rebuild_locally() {
+    let berth = Berth::new();
+    let Deployed {
+        app,
+        source,
+        pushed,
+    } = berth.deployed("snap");
+    pushed.snapshot("push.local");
+    for plugin in [
+        "apps", "checks", "domains", "git", "nginx", "ports", "proxy", "ps", "storage",
+    ] {
+        berth
+            .cmd([format!("{plugin}:report"), app.clone()])
+            .succeeds()
+            .snapshot(&format!("{plugin}-report.local"));
+    }
+    berth
+        .cmd(["ps:report", &app, "--running"])
+        .succeeds()
+        .snapshot("ps-report-flag.local");
+    berth
+        .cmd(["apps:report", &app, "--format", "json"])
+        .succeeds()
+        .snapshot_json("apps-report-json.local");
+    berth
+        .cmd(["ps:report", &app, "--format", "json"])
+        .succeeds()
+        .snapshot_json("ps-report-json.local");
+    berth
+        .cmd(["apps:list", "--format", "json"])
+        .succeeds()
+        .snapshot_json("apps-list-json.local");
+    berth
+        .cmd(["ports:list", &app, "--format", "json"])
+        .succeeds()
+        .snapshot_json("ports-list-json.local");
+    berth
+        .cmd(["config:export", "--format", "json", &app])
+        .succeeds()
+        .snapshot_json("config-export-json.local");
+    berth
+        .cmd(["ps:rebuild", &app])
+        .succeeds()
+        .snapshot("ps-rebuild.local");
+    // A build that fails: the hook declines the push, the release stays.
+    source
+        .write(
+            "Dockerfile",
+            "FROM debian:bookworm-slim\nRUN echo build-broke-here && false\n",
+        )
+        .commit("broken");
+    source
+        .push_local(&berth, &app, "master")
+        .fails(1)
+        .snapshot("push-broken-build.local");
+}
+
+#[test]
+fn snapshot_push_reports_json_and_rebuild_over_ssh() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    // The push creates the app, as Dokku does.
+    let Deployed {
+        app,
+        source,
+        pushed,
+    } = berth.deploy("snap").push_ssh(&server);
+    pushed.snapshot("push.ssh");
+    for plugin in ["apps", "ports", "proxy", "ps"] {
+        server
+            .ssh([format!("{plugin}:report"), app.clone()])
+            .succeeds()
+            .snapshot(&format!("{plugin}-report.ssh"));
+    }
+    server
+        .ssh(["apps:report", &app, "--format", "json"])
+        .succeeds()
+        .snapshot_json("apps-report-json.ssh");
+    server
+        .ssh(["ps:rebuild", &app])
+        .succeeds()
+        .snapshot("ps-rebuild.ssh");
+    // A push the server refuses before git runs.
+    server
+        .ssh(["apps:set", "--global", "disable-autocreation", "true"])
+        .succeeds();
+    source
+        .push_ssh(&server, "nope", "master")
+        .fails(128)
+        .snapshot("push-refused.ssh");
 }
