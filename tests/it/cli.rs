@@ -213,3 +213,86 @@ fn quiet_hides_the_chatter_and_keeps_the_data() {
         .succeeds()
         .stdout_has("  apps ");
 }
+
+#[test]
+fn typed_arguments_fail_in_dokkus_words() {
+    let berth = Berth::new();
+    berth.app("demo");
+    for args in [
+        &["domains:add", "demo", "--bogus"][..],
+        &["domains:add", "--bogus", "demo", "a.example.com"],
+        &["domains:add", "demo", "a.example.com", "--bogus"],
+        &["run", "--bogus", "demo", "ls"],
+    ] {
+        berth
+            .cmd(args.iter().copied())
+            .fails(1)
+            .stderr_is(" !     Invalid flag passed: --bogus\n");
+    }
+    berth
+        .cmd(["checks:disable", "demo", "web", "extra"])
+        .fails(1)
+        .stderr_is(" !     Unexpected argument: extra\n");
+    berth
+        .cmd(["domains:disable", "demo", "--all"])
+        .fails(1)
+        .stderr_is(" !     Unexpected argument: demo\n");
+    berth
+        .cmd(["run", "--no-tty", "--force-tty", "demo", "ls"])
+        .fails(1)
+        .stderr_is(" !     Cannot specify both --force-tty and --no-tty\n");
+    // The messages a command had before its arguments were typed stay.
+    berth
+        .cmd(["domains:clear"])
+        .fails(1)
+        .stderr_is(" !     Please specify an app to run the command on\n");
+    berth.cmd(["domains:clear", "ghost"]).fails(20);
+    berth.cmd(["ports:clear", "ghost", "--bogus"]).fails(1);
+    berth.cmd(["domains:add", "demo"]).fails(1).stderr_is(
+        " !     Please specify a domain name. Usage: dokku domains:add demo DOMAIN [DOMAIN ...]\n",
+    );
+    berth
+        .cmd(["run", "-e"])
+        .fails(1)
+        .stderr_is(" !     -e needs KEY=VALUE\n");
+    berth
+        .cmd(["enter", "demo", "--container-id"])
+        .fails(1)
+        .stderr_is(" !     No containers found for app\n");
+}
+
+#[test]
+fn flags_come_after_positionals_too() {
+    let berth = Berth::new();
+    berth.app("demo");
+    berth
+        .cmd(["config:set", "demo", "K=-1", "--no-restart"])
+        .succeeds();
+    berth
+        .cmd(["config:get", "demo", "K", "--quoted"])
+        .succeeds()
+        .stdout_is("'-1'\n");
+    berth
+        .cmd(["config:keys", "demo", "--merged"])
+        .succeeds()
+        .stdout_has("K\n");
+    berth
+        .cmd(["checks:disable", "demo", "web"])
+        .succeeds()
+        .stdout_is("-----> Disabling zero downtime for app's (demo) proctypes (web)\n");
+    berth
+        .cmd(["domains:disable", "--all"])
+        .succeeds()
+        .stdout_is("-----> App virtual host support disabled\n");
+    berth
+        .cmd(["domains:enable", "demo"])
+        .succeeds()
+        .stdout_is("-----> App virtual host support enabled\n");
+    berth
+        .cmd(["ports:add", "demo", "http:8080:5000"])
+        .succeeds();
+    berth
+        .cmd(["ports:list", "demo", "--format", "json"])
+        .succeeds()
+        .stdout_is("[{\"container_port\":5000,\"host_port\":8080,\"scheme\":\"http\"}]\n");
+}
