@@ -11,7 +11,7 @@ use crate::context::{Context, GlobalFlags};
 use crate::error::{Error, Result};
 use crate::external;
 use crate::output::warning;
-use crate::plugins::{self, standard};
+use crate::plugins;
 use crate::store::Store;
 
 /// Commands whose arguments end in a user's command line: words after
@@ -145,7 +145,7 @@ fn run_from(words: &[String], entry: Entry) -> i32 {
     let inv = Invocation::parse(words);
     let ctx = Context::new(Store::from_env(), inv.flags.clone());
     let result = match &inv.command {
-        None => standard::print_help(&ctx, false),
+        None => crate::help::print_help(&ctx, false),
         Some(command) => {
             let (result, outcome) = match access::authorize(&ctx, command, &inv.args, entry) {
                 Err(e) => (Err(e), Outcome::Denied),
@@ -188,13 +188,13 @@ fn dispatch(ctx: &Context, command: String, args: Vec<String>) -> Result<()> {
         crate::args::wants_help(&args)
     };
     if let Some(plugin) = command.strip_suffix(":help").and_then(plugins::find_plugin) {
-        return standard::print_plugin_help(ctx, plugin);
+        return crate::help::print_plugin_help(ctx, plugin);
     }
     if let Some(found) = crate::commands::find(&command) {
         if wants_help && found.name != "help" {
             let plugin_name = found.name.split(':').next().unwrap_or(found.name);
             if let Some(plugin) = plugins::find_plugin(plugin_name) {
-                return standard::print_plugin_help(ctx, plugin);
+                return crate::help::print_plugin_help(ctx, plugin);
             }
         }
         return (found.run)(ctx, args);
@@ -202,7 +202,7 @@ fn dispatch(ctx: &Context, command: String, args: Vec<String>) -> Result<()> {
     if let Some(plugin) = plugins::find_plugin(&command) {
         return match plugin.default_command.and_then(plugins::find_command) {
             Some(default) if !wants_help => (default.run)(ctx, args),
-            _ => standard::print_plugin_help(ctx, plugin),
+            _ => crate::help::print_plugin_help(ctx, plugin),
         };
     }
     if let Some(code) = external::dispatch(ctx, &command, &args)? {

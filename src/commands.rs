@@ -5,7 +5,15 @@
 
 use crate::plugins::{self, Command};
 
+/// The platform's commands help lists.
+pub static PLATFORM: &[Command] = crate::server::COMMANDS;
+
 /// A command by its full name.
 pub fn find(name: &str) -> Option<&'static Command> {
-    plugins::find_command(name).or_else(|| crate::server::COMMANDS.iter().find(|c| c.name == name))
+    plugins::find_command(name).or_else(|| {
+        PLATFORM
+            .iter()
+            .chain(crate::server::INTERNAL)
+            .find(|c| c.name == name)
+    })
 }

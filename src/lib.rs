@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod external;
 pub mod fetch;
+pub mod help;
 pub mod host_path;
 pub mod nginx;
 pub mod output;

@@ -71,21 +71,21 @@ struct ServerArgs {
 }
 
 /// `berth server [--ssh-listen ADDR] [--health-listen ADDR]`.
-/// The platform's commands: `server` runs it, `healthcheck` asks it.
-pub static COMMANDS: &[Command] = &[
-    Command {
-        name: "server",
-        usage: "[--ssh-listen ADDR]",
-        description: "Run the platform: the SSH server, nginx and the retire loop",
-        run,
-    },
-    Command {
-        name: "healthcheck",
-        usage: "[--health-listen ADDR]",
-        description: "Exit 0 when the platform's health endpoint answers 200",
-        run: health::healthcheck,
-    },
-];
+/// The platform's command: `server` runs it.
+pub static COMMANDS: &[Command] = &[Command {
+    name: "server",
+    usage: "[--ssh-listen ADDR]",
+    description: "Run the platform: the SSH server, nginx and the retire loop",
+    run,
+}];
+
+/// Commands help does not list: `healthcheck`, the image's `HEALTHCHECK`.
+pub static INTERNAL: &[Command] = &[Command {
+    name: "healthcheck",
+    usage: "[--health-listen ADDR]",
+    description: "Exit 0 when the platform's health endpoint answers 200",
+    run: health::healthcheck,
+}];
 
 pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: ServerArgs = crate::args::parse("server", &args)?;
