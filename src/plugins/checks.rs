@@ -213,16 +213,16 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         let wait = ctx
             .store
             .layered_property("checks", app, "wait-to-retire")?;
-        let rows: Rows = vec![
+        let mut rows: Rows = vec![
             ("--checks-disabled-list".into(), shown("disabled")?),
             ("--checks-skipped-list".into(), shown("skipped")?),
-            ("--checks-wait-to-retire".into(), wait.app.clone()),
-            ("--checks-global-wait-to-retire".into(), wait.global.clone()),
-            (
-                "--checks-computed-wait-to-retire".into(),
-                wait.computed("60"),
-            ),
         ];
+        rows.extend(crate::report::layered_rows(
+            "checks",
+            "wait-to-retire",
+            &wait,
+            "60",
+        ));
         Ok(rows)
     })
 }

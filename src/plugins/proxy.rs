@@ -270,15 +270,8 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
         ("proxy-port", "80"),
         ("proxy-ssl-port", "443"),
     ] {
-        rows.push((format!("--proxy-{key}"), property(ctx, &scope, key)?));
-        rows.push((
-            format!("--proxy-global-{key}"),
-            property(ctx, &Scope::Global, key)?,
-        ));
-        rows.push((
-            format!("--proxy-computed-{key}"),
-            computed(ctx, app, key, default)?,
-        ));
+        let values = ctx.store.layered_property("proxy", app, key)?;
+        rows.extend(crate::report::layered_rows("proxy", key, &values, default));
     }
     Ok(rows)
 }

@@ -567,16 +567,8 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
         ("skip-deploy", "false"),
         ("stop-timeout-seconds", "30"),
     ] {
-        let app_value = prop(&scope, key)?;
-        let global = prop(&Scope::Global, key)?;
-        let computed = [&app_value, &global]
-            .into_iter()
-            .find(|v| !v.is_empty())
-            .cloned()
-            .unwrap_or_else(|| default.to_string());
-        rows.push((format!("--ps-{key}"), app_value));
-        rows.push((format!("--ps-global-{key}"), global));
-        rows.push((format!("--ps-computed-{key}"), computed));
+        let values = ctx.store.layered_property("ps", app, key)?;
+        rows.extend(crate::report::layered_rows("ps", key, &values, default));
     }
     if deployed {
         let engine = Engine::connect()?;

@@ -107,18 +107,12 @@ fn effective(ctx: &Context, app: &AppName) -> Result<Vec<PortMap>> {
     if !maps.is_empty() {
         return Ok(maps);
     }
-    let mut host_port = 80;
-    for scope in [scope(app), Scope::Global] {
-        if let Some(port) = ctx
-            .store
-            .property("proxy", &scope, "proxy-port")?
-            .and_then(|p| p.trim().parse::<u16>().ok())
-            .filter(|p| *p > 0)
-        {
-            host_port = port;
-            break;
-        }
-    }
+    let host_port = ctx
+        .store
+        .app_property("proxy", app, "proxy-port")?
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .filter(|p| *p > 0)
+        .unwrap_or(80);
     Ok(vec![PortMap {
         container_port: 5000,
         host_port,
