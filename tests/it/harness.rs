@@ -214,7 +214,8 @@ impl Drop for Berth {
             });
             if deployed {
                 let app = entry.file_name().to_string_lossy().into_owned();
-                let _ = self.cmd(["--force", "apps:destroy", &app]).run();
+                // Never a panic here: this may run while a test unwinds.
+                let _ = self.cmd(["--force", "apps:destroy", &app]).try_run();
             }
         }
     }
@@ -350,12 +351,22 @@ impl Cmd {
     /// Runs the process to its end, and until the streams it holds close
     /// (whatever it started may hold them too); past the timeout it is
     /// killed and the test fails with what it wrote so far.
+    #[track_caller]
     pub fn run(self) -> Done {
+        match self.try_run() {
+            Ok(done) => done,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    /// [`Cmd::run`], saying why instead of panicking when the process
+    /// does not start or runs past its timeout (for clean-ups in `Drop`).
+    pub fn try_run(self) -> Result<Done, String> {
         let deadline = Instant::now() + self.timeout;
-        let mut child = self
-            .command()
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", self.shown));
+        let mut child = match self.command().spawn() {
+            Ok(child) => child,
+            Err(e) => return Err(format!("{} does not start: {e}", self.shown)),
+        };
         // Written from a thread: a child that writes before it reads would
         // otherwise block on a full pipe while we block on its stdin.
         let mut stdin = child.stdin.take().expect("piped stdin");
@@ -374,7 +385,7 @@ impl Cmd {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
+                return Err(format!(
                     "{} {} within {:?} and was killed\nstdout so far:\n{}\nstderr so far:\n{}",
                     self.shown,
                     match status {
@@ -384,14 +395,14 @@ impl Cmd {
                     self.timeout,
                     String::from_utf8_lossy(&stdout.bytes()),
                     String::from_utf8_lossy(&stderr.bytes()),
-                );
+                ));
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(20));
         }
         // Reaped already: this only reads the status back.
         let status = child.wait().expect("child waited for");
-        Done {
+        Ok(Done {
             what: self.shown,
             // A signal's death as the shell shows it.
             code: status.code().unwrap_or_else(|| {
@@ -401,7 +412,7 @@ impl Cmd {
             stderr: String::from_utf8_lossy(&stderr.bytes()).into_owned(),
             root: self.root,
             ports: self.ports,
-        }
+        })
     }
 
     #[track_caller]

@@ -128,6 +128,7 @@ pub struct Deploy<'a> {
 impl Berth {
     /// `tests/apps/hello` pushed to a new app `<prefix>-<run>-<n>`, which
     /// must deploy.
+    #[track_caller]
     pub fn deployed(&self, prefix: &str) -> Deployed {
         self.deploy(prefix).push()
     }
