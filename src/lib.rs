@@ -38,5 +38,6 @@ pub mod report;
 pub mod runtime_dir;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod trigger;
 pub mod words;
