@@ -8,6 +8,7 @@ pub const DOKKU_VERSION: &str = "0.38.27";
 pub mod access;
 pub mod app_name;
 pub mod app_network;
+pub mod archive;
 pub mod args;
 pub mod audit;
 pub mod authorized_keys;

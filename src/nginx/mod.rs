@@ -49,6 +49,8 @@ pub struct Nginx {
     /// Pid file, status socket and temp files: this boot's only.
     runtime: PathBuf,
     dokku_root: PathBuf,
+    /// Where HTTP-01 challenge answers wait, one folder per domain.
+    acme_root: PathBuf,
 }
 
 /// Files earlier versions kept on the volume; removed at start so that
@@ -61,6 +63,7 @@ impl Nginx {
             dir: store.lib_root().join("data/nginx-vhosts"),
             runtime: runtime_dir::path(store).join("nginx"),
             dokku_root: store.dokku_root().to_path_buf(),
+            acme_root: acme_challenge_root(store),
         }
     }
 
@@ -83,11 +86,13 @@ impl Nginx {
     }
 
     /// Writes the main config and the default server; `ports` are the
-    /// ports the catch-all 404 server listens on. Returns whether anything
-    /// changed (only then does nginx need a reload for them).
-    pub fn write_base(&self, ports: &[u16]) -> Result<bool> {
+    /// ports the catch-all 404 server listens on, `tls_ports` those where
+    /// it refuses the TLS handshake. Returns whether anything changed
+    /// (only then does nginx need a reload for them).
+    pub fn write_base(&self, ports: &[u16], tls_ports: &[u16]) -> Result<bool> {
         runtime_dir::create(&self.runtime.join("temp"))?;
-        let mut changed = write_if_changed(&self.default_config(), &default_server(ports))?;
+        let default = default_server(ports, tls_ports, &self.acme_root);
+        let mut changed = write_if_changed(&self.default_config(), &default)?;
         // Its socket path may differ from the last boot's.
         if !self.generation_config_is_current() {
             self.write_generation()?;
@@ -295,16 +300,26 @@ impl Nginx {
 
     /// The ports the catch-all server listens on now.
     pub fn default_ports(&self) -> Vec<u16> {
+        self.listened().into_iter().map(|(port, _)| port).collect()
+    }
+
+    /// The ports of the default server where it speaks TLS.
+    pub fn default_tls_ports(&self) -> Vec<u16> {
+        self.listened()
+            .into_iter()
+            .filter_map(|(port, tls)| tls.then_some(port))
+            .collect()
+    }
+
+    /// The default server's ports, each with whether it speaks TLS.
+    fn listened(&self) -> Vec<(u16, bool)> {
         std::fs::read_to_string(self.default_config())
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
-                l.trim()
-                    .strip_prefix("listen ")?
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
+                let mut words = l.trim().strip_prefix("listen ")?.split_whitespace();
+                let port = words.next()?.parse().ok()?;
+                Some((port, words.any(|w| w == "ssl")))
             })
             .collect()
     }
@@ -352,12 +367,32 @@ pub fn write_if_changed(path: &Path, text: &str) -> Result<bool> {
 }
 
 /// The catch-all: unknown hosts get 404, never some app.
-fn default_server(ports: &[u16]) -> String {
+/// Where HTTP-01 challenge answers wait: `<root>/<domain>/.well-known/
+/// acme-challenge/<token>`, served for that domain only.
+pub fn acme_challenge_root(store: &Store) -> PathBuf {
+    store.lib_root().join("data/letsencrypt/challenges")
+}
+
+/// The catch-all server: unknown hosts get 404 over HTTP (but the ACME
+/// challenges of domains whose app is not routed yet), and a refused
+/// handshake over TLS, so no app's certificate is ever shown for a name
+/// it does not cover.
+fn default_server(ports: &[u16], tls_ports: &[u16], acme_root: &Path) -> String {
     let mut text = String::from("# Written by berth: unknown hosts get 404.\nserver {\n");
-    for port in ports {
+    for port in ports.iter().filter(|p| !tls_ports.contains(p)) {
         text.push_str(&format!("  listen {port} default_server;\n"));
     }
-    text.push_str("  server_name _;\n  access_log off;\n  return 404;\n}\n");
+    text.push_str(&format!(
+        "  server_name _;\n  access_log off;\n  location ^~ /.well-known/acme-challenge/ {{\n    root {}/$host;\n    default_type text/plain;\n  }}\n  location / {{\n    return 404;\n  }}\n}}\n",
+        acme_root.display()
+    ));
+    if !tls_ports.is_empty() {
+        text.push_str("server {\n");
+        for port in tls_ports {
+            text.push_str(&format!("  listen {port} ssl http2 default_server;\n"));
+        }
+        text.push_str("  server_name _;\n  access_log off;\n  ssl_reject_handshake on;\n}\n");
+    }
     text
 }
 

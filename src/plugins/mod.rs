@@ -9,6 +9,7 @@
 pub mod acl;
 pub mod apps;
 pub mod builder;
+pub mod certs;
 pub mod checks;
 pub mod config;
 pub mod domains;
@@ -59,6 +60,7 @@ pub static CORE: &[&Plugin] = &[
     &acl::PLUGIN,
     &apps::PLUGIN,
     &builder::PLUGIN,
+    &certs::PLUGIN,
     &checks::PLUGIN,
     &config::PLUGIN,
     &domains::PLUGIN,

@@ -12,6 +12,7 @@ Commands:
     acl       Restrict which SSH keys may push to and manage each app
     apps      Manage apps
     builder   Manage builder settings for an app
+    certs     Manage SSL (TLS) certificates
     checks    Manage zero-downtime settings
     config    Manage global and app-specific config vars
     domains   Manage vhost domains used by the Dokku proxy

@@ -23,3 +23,4 @@ mod ssh_keys;
 mod ssh_limits;
 mod ssh_server;
 mod storage;
+mod tls;

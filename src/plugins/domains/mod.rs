@@ -104,6 +104,7 @@ pub static PLUGIN: Plugin = Plugin {
         },
     ],
     triggers: &[
+        ("domains-add", trigger_domains_add),
         ("domains-list", trigger_domains_list),
         ("domains-urls", urls::trigger_domains_urls),
         ("post-app-clone-setup", trigger_post_app_clone_setup),
@@ -257,6 +258,13 @@ fn add(ctx: &Context, args: Vec<String>) -> Result<()> {
     }
     reenable_vhost(ctx, &app)?;
     fire_update(ctx, &app, "add", &domains)
+}
+
+/// `domains-add APP DOMAIN...`: `domains:add` for other plugins
+/// (`certs:generate`).
+fn trigger_domains_add(ctx: &Context, args: &[String]) -> Result<String> {
+    add(ctx, args.to_vec())?;
+    Ok(String::new())
 }
 
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {

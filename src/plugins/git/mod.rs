@@ -4,7 +4,6 @@
 //!
 //! Properties: `config/git/<app|--global>/{deploy-branch,rev-env-var,keep-git-dir,source-image}`.
 
-mod archive;
 mod sources;
 
 use std::io::BufRead;

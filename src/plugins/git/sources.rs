@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::repo::{AppRepo, NewFile};
 use crate::store::Scope;
 
-use super::archive::{self, Content, Kind, Limits};
 use super::deploy_branch;
+use crate::archive::{self, Content, Kind, Limits};
 
 /// Builds and releases `commit`, then moves the deploy branch to it and
 /// records where it came from.

@@ -143,15 +143,23 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
     if ips.is_empty() || domains.is_empty() {
         return clear_config(ctx, app);
     }
+    let ssl = ctx.fire("certs-exists", &[app.as_str()])?.trim() == "true";
+    let port_maps: Vec<(String, u16, u16)> = lines(&ctx.fire("ports-get", &[app.as_str()])?)
+        .iter()
+        .filter_map(|map| parse_map(map))
+        .collect();
+    // With a certificate, plain HTTP redirects to the first HTTPS port.
+    let https_port = port_maps
+        .iter()
+        .find(|(scheme, ..)| ssl && scheme == "https")
+        .map(|(_, host_port, _)| *host_port);
     let mut maps = Vec::new();
     let mut upstreams = Vec::new();
-    for map in lines(&ctx.fire("ports-get", &[app.as_str()])?) {
-        let Some((scheme, host_port, container_port)) = parse_map(&map) else {
-            continue;
-        };
-        if scheme != "http" {
+    for (scheme, host_port, container_port) in port_maps {
+        let tls = scheme == "https";
+        if (tls && !ssl) || !(scheme == "http" || tls) {
             ctx.out.warn(format!(
-                "Ignoring detected {scheme} port mapping without an accompanying ssl certificate ({map})"
+                "Ignoring detected {scheme} port mapping without an accompanying ssl certificate ({scheme}:{host_port}:{container_port})"
             ))?;
             continue;
         }
@@ -166,7 +174,15 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
                 .collect();
             upstreams.push(json!({ "name": upstream, "servers": servers }));
         }
-        maps.push(json!({ "scheme": scheme, "host_port": host_port, "container_port": container_port, "upstream": upstream }));
+        let redirect = !tls && https_port.is_some();
+        maps.push(json!({
+            "scheme": scheme,
+            "host_port": host_port,
+            "container_port": container_port,
+            "upstream": upstream,
+            "tls": tls,
+            "redirect": redirect,
+        }));
     }
     if maps.is_empty() {
         return clear_config(ctx, app);
@@ -204,6 +220,34 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
         json!(std::path::Path::new("/proc/net/if_inet6").exists()),
     );
     data.insert("maps".into(), json!(maps));
+    data.insert("ssl".into(), json!(ssl));
+    let tls_dir = ctx.store.app_dir(app).join("tls");
+    data.insert(
+        "ssl_certificate".into(),
+        json!(tls_dir.join("server.crt").display().to_string()),
+    );
+    data.insert(
+        "ssl_certificate_key".into(),
+        json!(tls_dir.join("server.key").display().to_string()),
+    );
+    // `https://$host` when the HTTPS port is 443, else with `:<port>`.
+    let suffix = match https_port {
+        Some(443) | None => String::new(),
+        Some(port) => format!(":{port}"),
+    };
+    data.insert("https_port_suffix".into(), json!(suffix));
+    for flag in ["hsts", "hsts-include-subdomains", "hsts-preload"] {
+        let on = computed(ctx, app, flag)? == "true";
+        data.insert(format!("{}_on", flag.replace('-', "_")), json!(on));
+    }
+    data.insert(
+        "acme_challenge_root".into(),
+        json!(
+            crate::nginx::acme_challenge_root(&ctx.store)
+                .display()
+                .to_string()
+        ),
+    );
     data.insert("upstreams".into(), json!(upstreams));
 
     let (template, source) = template_for(ctx, app)?;
@@ -221,12 +265,14 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
 
     let nginx = Nginx::new(&ctx.store);
     let _lock = nginx.lock()?;
-    let ports: Vec<u16> = maps
+    let port_of = |m: &serde_json::Value| m["host_port"].as_u64().map(|p| p as u16);
+    let ports: Vec<u16> = maps.iter().filter_map(port_of).collect();
+    let tls_ports: Vec<u16> = maps
         .iter()
-        .filter_map(|m| m["host_port"].as_u64())
-        .map(|p| p as u16)
+        .filter(|m| m["tls"] == json!(true))
+        .filter_map(port_of)
         .collect();
-    let base_changed = nginx.add_default_ports(ctx, &ports)?;
+    let base_changed = nginx.add_default_ports(ctx, &ports, &tls_ports)?;
     ensure_dir(&ctx.store.app_dir(app).join("nginx.conf.d"))?;
     let target = app_config(ctx, app);
     // Unchanged, and no file it includes changed since it was installed
@@ -245,7 +291,11 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
         return Err(e);
     }
     rename_atomic(&candidate, &target)?;
-    ctx.out.info1("Creating http nginx.conf")?;
+    ctx.out.info1(if ssl {
+        "Creating https nginx.conf"
+    } else {
+        "Creating http nginx.conf"
+    })?;
     ctx.out.verbose("Reloading nginx")?;
     ctx.fire("nginx-pre-reload", &[app.as_str()])?;
     nginx.reload()
@@ -295,13 +345,17 @@ pub fn clear_config(ctx: &Context, app: &AppName) -> Result<()> {
 impl Nginx {
     /// Makes the catch-all 404 server listen on `ports` too (and on the
     /// global proxy port), keeping the ports it already had.
-    fn add_default_ports(&self, ctx: &Context, ports: &[u16]) -> Result<bool> {
+    fn add_default_ports(&self, ctx: &Context, ports: &[u16], tls_ports: &[u16]) -> Result<bool> {
         let mut all = self.default_ports();
         all.push(global_proxy_port(ctx)?);
         all.extend_from_slice(ports);
         all.sort_unstable();
         all.dedup();
-        self.write_base(&all)
+        let mut tls = self.default_tls_ports();
+        tls.extend_from_slice(tls_ports);
+        tls.sort_unstable();
+        tls.dedup();
+        self.write_base(&all, &tls)
     }
 }
 
@@ -327,7 +381,7 @@ fn apps_of(ctx: &Context, arg: Option<&String>) -> Result<Vec<AppName>> {
 fn trigger_proxy_start(ctx: &Context, _args: &[String]) -> Result<String> {
     let nginx = Nginx::new(&ctx.store);
     let _lock = nginx.lock()?;
-    nginx.add_default_ports(ctx, &[])?;
+    nginx.add_default_ports(ctx, &[], &[])?;
     nginx.test()?;
     Ok(String::new())
 }

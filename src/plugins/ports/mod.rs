@@ -64,6 +64,8 @@ pub static PLUGIN: Plugin = Plugin {
     ],
     triggers: &[
         ("ports-get", trigger_ports_get),
+        ("post-certs-remove", trigger_post_certs_remove),
+        ("post-certs-update", trigger_post_certs_update),
         ("ports-set-detected", trigger_ports_set_detected),
         ("ports-web-container-port", trigger_ports_web_container_port),
         ("post-app-clone-setup", trigger_post_app_clone_setup),
@@ -101,23 +103,82 @@ fn configured(ctx: &Context, app: &AppName) -> Result<Vec<PortMap>> {
 }
 
 /// The maps the proxy uses: [`configured`], else `http:<proxy-port>:5000`
-/// with the proxy port of the app, else the global one, else 80.
+/// with the proxy port of the app, else the global one, else 80; with a
+/// certificate, their `https` counterparts ([`with_tls`]).
 fn effective(ctx: &Context, app: &AppName) -> Result<Vec<PortMap>> {
-    let maps = configured(ctx, app)?;
-    if !maps.is_empty() {
-        return Ok(maps);
+    let mut maps = configured(ctx, app)?;
+    if maps.is_empty() {
+        maps.push(PortMap {
+            container_port: 5000,
+            host_port: proxy_port(ctx, app, "proxy-port", 80)?,
+            scheme: "http".into(),
+        });
     }
-    let host_port = ctx
+    if has_certificate(ctx, app)? {
+        maps = with_tls(
+            maps,
+            proxy_port(ctx, app, "proxy-port", 80)?,
+            proxy_port(ctx, app, "proxy-ssl-port", 443)?,
+        );
+    }
+    Ok(maps)
+}
+
+/// The proxy's port `key` (`proxy-port`, `proxy-ssl-port`) for the app,
+/// else the global one, else `default`.
+fn proxy_port(ctx: &Context, app: &AppName, key: &str, default: u16) -> Result<u16> {
+    Ok(ctx
         .store
-        .app_property("proxy", app, "proxy-port")?
+        .app_property("proxy", app, key)?
         .and_then(|p| p.trim().parse::<u16>().ok())
         .filter(|p| *p > 0)
-        .unwrap_or(80);
-    Ok(vec![PortMap {
-        container_port: 5000,
-        host_port,
-        scheme: "http".into(),
-    }])
+        .unwrap_or(default))
+}
+
+fn has_certificate(ctx: &Context, app: &AppName) -> Result<bool> {
+    Ok(ctx.fire("certs-exists", &[app.as_str()])?.trim() == "true")
+}
+
+/// Dokku's rule for an app with a certificate: each `http` map on the
+/// proxy port gains an `https` map on the SSL port to the same container
+/// port, unless an `https` map on the SSL port is there already (an app
+/// that terminates TLS itself keeps its own).
+fn with_tls(mut maps: Vec<PortMap>, http_port: u16, ssl_port: u16) -> Vec<PortMap> {
+    if maps
+        .iter()
+        .any(|m| m.scheme == "https" && m.host_port == ssl_port)
+    {
+        return maps;
+    }
+    let added: Vec<PortMap> = maps
+        .iter()
+        .filter(|m| m.scheme == "http" && m.host_port == http_port)
+        .map(|m| PortMap {
+            scheme: "https".into(),
+            host_port: ssl_port,
+            container_port: m.container_port,
+        })
+        .collect();
+    maps.extend(added);
+    maps
+}
+
+/// The `https` maps [`with_tls`] would add, taken out again.
+fn without_tls(maps: Vec<PortMap>, http_port: u16, ssl_port: u16) -> Vec<PortMap> {
+    let mirrored = |m: &PortMap| {
+        m.scheme == "https"
+            && m.host_port == ssl_port
+            && maps.iter().any(|h| {
+                h.scheme == "http"
+                    && h.host_port == http_port
+                    && h.container_port == m.container_port
+            })
+    };
+    let keep: Vec<bool> = maps.iter().map(|m| !mirrored(m)).collect();
+    maps.into_iter()
+        .zip(keep)
+        .filter_map(|(m, keep)| keep.then_some(m))
+        .collect()
 }
 
 /// `<app> <map>...`: the app and its maps, all parsed before any write.
@@ -325,6 +386,41 @@ fn trigger_ports_web_container_port(ctx: &Context, args: &[String]) -> Result<St
         .unwrap_or_default())
 }
 
+/// `post-certs-update APP`: the stored maps gain their `https`
+/// counterparts, so `ports:report` shows what nginx serves (as Dokku
+/// writes them).
+fn trigger_post_certs_update(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    rewrite_stored(ctx, &app, with_tls)?;
+    changed(ctx, &app, "add")?;
+    Ok(String::new())
+}
+
+/// `post-certs-remove APP`: the `https` maps a certificate brought go.
+fn trigger_post_certs_remove(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    rewrite_stored(ctx, &app, without_tls)?;
+    changed(ctx, &app, "remove")?;
+    Ok(String::new())
+}
+
+fn rewrite_stored(
+    ctx: &Context,
+    app: &AppName,
+    rewrite: fn(Vec<PortMap>, u16, u16) -> Vec<PortMap>,
+) -> Result<()> {
+    let http_port = proxy_port(ctx, app, "proxy-port", 80)?;
+    let ssl_port = proxy_port(ctx, app, "proxy-ssl-port", 443)?;
+    let _lock = ctx.store.lock(&scope(app))?;
+    for key in [MAP, DETECTED] {
+        let maps = stored(ctx, app, key)?;
+        if !maps.is_empty() {
+            store(ctx, app, key, &rewrite(maps, http_port, ssl_port))?;
+        }
+    }
+    Ok(())
+}
+
 /// `post-app-clone-setup OLD NEW`: the clone got OLD's maps with its config,
 /// except `https:443` ones (they belong with a certificate, which a clone
 /// does not get).
@@ -426,5 +522,24 @@ mod tests {
         ctx.fire("ports-set-detected", &["demo", "udp:53:53"])
             .unwrap();
         assert_eq!(port(&ctx), "");
+    }
+
+    #[test]
+    fn a_certificate_adds_https_beside_http_on_the_proxy_port() {
+        use super::{PortMap, with_tls, without_tls};
+        let map = |scheme: &str, host_port, container_port| PortMap {
+            scheme: scheme.into(),
+            host_port,
+            container_port,
+        };
+        let maps = vec![map("http", 80, 5000), map("http", 8080, 3000)];
+        let tls = with_tls(maps.clone(), 80, 443);
+        assert_eq!(tls.len(), 3);
+        assert!(tls.contains(&map("https", 443, 5000)));
+        assert_eq!(without_tls(tls, 80, 443), maps);
+        // An app terminating TLS itself keeps its own https map.
+        let own = vec![map("http", 80, 80), map("https", 443, 443)];
+        assert_eq!(with_tls(own.clone(), 80, 443), own);
+        assert_eq!(without_tls(own.clone(), 80, 443), own);
     }
 }
