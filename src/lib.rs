@@ -6,6 +6,7 @@
 pub const DOKKU_VERSION: &str = "0.38.27";
 
 pub mod access;
+pub mod acme;
 pub mod app_name;
 pub mod app_network;
 pub mod archive;

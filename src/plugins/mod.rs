@@ -15,6 +15,7 @@ pub mod config;
 pub mod domains;
 pub mod events;
 pub mod git;
+pub mod letsencrypt;
 pub mod logs;
 pub mod nginx_vhosts;
 pub mod plugin;
@@ -67,6 +68,7 @@ pub static CORE: &[&Plugin] = &[
     &run::ENTER,
     &events::PLUGIN,
     &git::PLUGIN,
+    &letsencrypt::PLUGIN,
     &logs::PLUGIN,
     &nginx_vhosts::PLUGIN,
     &plugin::PLUGIN,

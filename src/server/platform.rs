@@ -107,6 +107,12 @@ impl Platform {
             }
         }));
 
+        let store = ctx.store.clone();
+        let stop = stopping.clone();
+        threads.push(std::thread::spawn(move || {
+            renew_certificates(&store, &stop)
+        }));
+
         threads.extend(super::events::spawn(
             ctx.store.clone(),
             stopping.clone(),
@@ -190,5 +196,48 @@ fn supervise_nginx(store: &Store, stopping: &AtomicBool) {
             Err(e) => eprintln!("{}", crate::output::warning(&e.to_string())),
         }
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// How often `berth server` runs `letsencrypt:auto-renew`
+/// (`BERTH_ACME_RENEW_INTERVAL` seconds, default an hour); the first run
+/// comes a minute after the start, or one interval when that is shorter.
+fn renew_interval() -> Duration {
+    std::env::var("BERTH_ACME_RENEW_INTERVAL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(3600))
+}
+
+/// Renews certificates by itself, so no cron job can get lost: runs
+/// `letsencrypt:auto-renew` (a child, so a slow ACME server never holds a
+/// thread of the server) and records each run for `letsencrypt:cron-job`.
+fn renew_certificates(store: &Store, stopping: &AtomicBool) {
+    let interval = renew_interval();
+    let mut next = std::time::Instant::now() + interval.min(Duration::from_secs(60));
+    while !stopping.load(Ordering::Relaxed) {
+        if std::time::Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        }
+        next = std::time::Instant::now() + interval;
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let ok = std::process::Command::new(exe)
+            .args(["--quiet", "letsencrypt:auto-renew"])
+            .stdin(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let ctx = Context::new(store.clone(), GlobalFlags::default());
+        let schedule = crate::plugins::letsencrypt::Schedule {
+            last_run: crate::tls::now(),
+            ok,
+            interval: interval.as_secs(),
+        };
+        if let Err(e) = crate::plugins::letsencrypt::record_schedule(&ctx, &schedule) {
+            eprintln!("{}", crate::output::warning(&format!("renewal: {e}")));
+        }
     }
 }

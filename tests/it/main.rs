@@ -9,6 +9,7 @@ mod domains;
 mod faults;
 mod git_sources;
 mod harness;
+mod letsencrypt;
 mod nginx;
 mod plugins;
 mod ports;
