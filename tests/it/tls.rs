@@ -71,8 +71,18 @@ impl Issued {
 /// `curl https://HOST:PORT/` trusting only `ca` (or nothing, with `None`):
 /// the body, or curl's complaint.
 fn https_get(host: &str, port: u16, ca: Option<&Path>) -> Result<String, String> {
+    https_get_with(host, port, ca, &[])
+}
+
+fn https_get_with(
+    host: &str,
+    port: u16,
+    ca: Option<&Path>,
+    options: &[&str],
+) -> Result<String, String> {
     let mut curl = Command::new("curl");
     curl.args(["--silent", "--show-error", "--max-time", "10"])
+        .args(options)
         .arg("--resolve")
         .arg(format!("{host}:{port}:127.0.0.1"));
     match ca {
@@ -185,6 +195,17 @@ fn certs_add_serves_https_redirects_http_and_remove_returns_to_http() {
         Ok("hello\n".into())
     );
 
+    // A renewal (here from another CA) is served at once: nginx reloads
+    // although its config did not change.
+    berth
+        .cmd(["certs:update", &app, &other.crt(), &other.key()])
+        .succeeds();
+    assert_eq!(
+        https_get("secure.test", tls_port, Some(&other.ca())),
+        Ok("hello\n".into())
+    );
+    assert!(https_get("secure.test", tls_port, Some(&issued.ca())).is_err());
+
     berth.cmd(["certs:remove", &app]).succeeds();
     assert_eq!(
         via_nginx(&server, "secure.test", "/"),
@@ -251,4 +272,86 @@ fn each_app_gets_its_own_certificate_and_unknown_names_get_none() {
         .cmd(["domains:report", &one, "--domains-app-vhosts"])
         .succeeds()
         .stdout_has("other.tls.test");
+}
+
+#[test]
+fn certificate_changes_drop_no_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let berth = Berth::new();
+    let (server, tls_port) = server_with_tls(&berth);
+    let app = routed(&berth, &server, "load.tls.test").app;
+    let http = format!("127.0.0.1:{}", server.http_port());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    // Plain HTTP all along: answered by the app (200), or redirected to
+    // HTTPS (301) while a certificate is installed; never refused.
+    let stop_http = Arc::new(AtomicBool::new(false));
+    let http_clients: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, sent, failed, http) = (
+                stop_http.clone(),
+                sent.clone(),
+                failed.clone(),
+                http.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let status = crate::source::http_get(&http, "load.tls.test", "/").map(|r| r.0);
+                    if !matches!(status, Ok(200 | 301)) {
+                        eprintln!("http request failed: {status:?}");
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(40));
+                }
+            })
+        })
+        .collect();
+
+    let first = Issued::new(&["load.tls.test"]);
+    berth
+        .cmd(["certs:add", &app, &first.crt(), &first.key()])
+        .succeeds();
+    // HTTPS while the certificate is renewed (same CA's new certificates:
+    // the one the client trusts).
+    let stop_https = Arc::new(AtomicBool::new(false));
+    let ca = first.ca();
+    let https_client = {
+        let (stop, sent, failed) = (stop_https.clone(), sent.clone(), failed.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // HTTP/1.1: a new HTTP/2 connection that lands on a worker
+                // in the instant it retires gets a GOAWAY, which browsers
+                // retry but curl reports as an error.
+                let got = https_get_with("load.tls.test", tls_port, Some(&ca), &["--http1.1"]);
+                if got != Ok("hello\n".into()) {
+                    eprintln!("https request failed: {got:?}");
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        berth
+            .cmd(["certs:update", &app, &first.crt(), &first.key()])
+            .succeeds();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stop_https.store(true, Ordering::Relaxed);
+    https_client.join().unwrap();
+    berth.cmd(["certs:remove", &app]).succeeds();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    stop_http.store(true, Ordering::Relaxed);
+    for client in http_clients {
+        client.join().unwrap();
+    }
+    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    crate::harness::report(format!(
+        "certificate add, 3 renewals and removal under load: {sent} requests, {failed} failed"
+    ));
+    assert!(sent > 50, "the clients ran: {sent}");
+    assert_eq!(failed, 0, "{failed} of {sent} requests failed");
 }

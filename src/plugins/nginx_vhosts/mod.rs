@@ -281,6 +281,7 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
     // apps that changed.
     if std::fs::read(&target).is_ok_and(|installed| installed == rendered.as_bytes())
         && !includes_changed_since(&ctx.store.app_dir(app).join("nginx.conf.d"), &target)
+        && !(ssl && includes_changed_since(&tls_dir, &target))
     {
         return if base_changed { nginx.reload() } else { Ok(()) };
     }
@@ -302,8 +303,8 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
 }
 
 /// Whether a file of `dir` (the app's `nginx.conf.d/`, which plugins such
-/// as maintenance change before asking for a rebuild) is newer than the
-/// installed config `installed`.
+/// as maintenance change before asking for a rebuild, or its `tls/`, which
+/// a renewal rewrites) is newer than the installed config `installed`.
 fn includes_changed_since(dir: &std::path::Path, installed: &std::path::Path) -> bool {
     let Ok(installed_at) = std::fs::metadata(installed).and_then(|m| m.modified()) else {
         return true;
