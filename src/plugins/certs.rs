@@ -296,6 +296,11 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
             field(&|i| tls::format_time(i.not_before)),
         ),
         ("--ssl-subject".into(), field(&|i| i.subject.clone())),
+        // berth's: how the last automatic renewal went (Let's Encrypt).
+        (
+            "--ssl-renewal".into(),
+            ctx.fire("certs-renewal", &[app.as_str()])?.trim().to_string(),
+        ),
         (
             "--ssl-verified".into(),
             field(&|i| {

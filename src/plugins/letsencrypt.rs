@@ -92,7 +92,10 @@ pub static PLUGIN: Plugin = Plugin {
             run: set,
         },
     ],
-    triggers: &[("post-domains-update", trigger_post_domains_update)],
+    triggers: &[
+        ("certs-renewal", trigger_certs_renewal),
+        ("post-domains-update", trigger_post_domains_update),
+    ],
 };
 
 const PLUGIN_NAME: &str = "letsencrypt";
@@ -656,6 +659,22 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
             .unwrap_or_default();
         rows.push(("--letsencrypt-last-attempt".into(), last));
         Ok(rows)
+    })
+}
+
+/// `certs-renewal APP` (for `certs:report`): how the last attempt to
+/// issue or renew went, when Let's Encrypt manages the app.
+fn trigger_certs_renewal(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let state = load(ctx, &app);
+    Ok(match (&state.enabled, &state.last_attempt) {
+        (true, Some(a)) if a.ok => format!("letsencrypt: ok {}\n", tls::format_time(a.at)),
+        (true, Some(a)) => format!(
+            "letsencrypt: failed {} (the current certificate stays): {}\n",
+            tls::format_time(a.at),
+            a.message
+        ),
+        _ => String::new(),
     })
 }
 

@@ -93,7 +93,7 @@ start_platform() {
 	fi
 	local start=${EPOCHREALTIME} waited=0
 	docker container run -d --name "${PLATFORM}" "${env[@]}" \
-		--publish 127.0.0.1::22 --publish 127.0.0.1::80 \
+		--publish 127.0.0.1::22 --publish 127.0.0.1::80 --publish 127.0.0.1::443 \
 		--volume "${volume}:/mnt/dokku" \
 		--volume /var/run/docker.sock:/var/run/docker.sock \
 		"${IMAGE}" >/dev/null
@@ -185,6 +185,19 @@ check "run writes into the mount" dokku run "${APP}" bash -c "'echo from-app > /
 check "the file is in the host folder" grep -qx from-app "${storage}/written"
 entered_sees() { [[ "$(dokku enter "${APP}" web cat /data/written)" == from-app ]]; }
 check "deployed container sees the mount" entered_sees
+
+# HTTPS through the published 443: a self-signed certificate, kept on the
+# volume, then removed (the checks below use plain HTTP).
+check "certs:generate over ssh" dokku certs:generate "${APP}" "${APP}.${DOMAIN}"
+https_served() {
+	local port
+	port="$(docker port "${PLATFORM}" 443/tcp | head -n 1 | sed 's/.*://')"
+	[[ "$(curl -sk --max-time 5 --resolve "${APP}.${DOMAIN}:${port}:127.0.0.1" \
+		"https://${APP}.${DOMAIN}:${port}/")" == from-e2e ]]
+}
+check "app served over HTTPS through the published 443" https_served
+check "the certificate is on the volume" test -s "${volume}/home/dokku/${APP}/tls/server.crt"
+check "certs:remove over ssh" dokku certs:remove "${APP}"
 
 # Plugins: bundled ones installed at start and working through this
 # container's nginx; one installed from a folder, kept on the volume.

@@ -288,6 +288,10 @@ fn letsencrypt_issues_renews_by_itself_and_survives_its_server_going_away() {
         .cmd(["letsencrypt:report", &app, "--letsencrypt-last-attempt"])
         .succeeds()
         .stdout_has("failed");
+    berth
+        .cmd(["certs:report", &app, "--ssl-renewal"])
+        .succeeds()
+        .stdout_has("letsencrypt: failed");
 
     berth.cmd(["letsencrypt:disable", &app]).succeeds();
     berth
