@@ -299,7 +299,9 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
         // berth's: how the last automatic renewal went (Let's Encrypt).
         (
             "--ssl-renewal".into(),
-            ctx.fire("certs-renewal", &[app.as_str()])?.trim().to_string(),
+            ctx.fire("certs-renewal", &[app.as_str()])?
+                .trim()
+                .to_string(),
         ),
         (
             "--ssl-verified".into(),
