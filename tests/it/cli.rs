@@ -2,37 +2,37 @@
 
 use crate::harness::Berth;
 
-const HELP: &str = "\
-Usage: dokku [--quiet|--trace|--force] COMMAND <app> [command-specific-options]
+const HELP: &str = "Usage: dokku [--quiet|--trace|--force] COMMAND <app> [command-specific-options]
 
 Primary help options, type \"dokku COMMAND:help\" for more details, or dokku help --all to see all commands.
 
 Commands:
 
-    acl       Restrict which SSH keys may push to and manage each app
-    apps      Manage apps
-    builder   Manage builder settings for an app
-    certs     Manage SSL (TLS) certificates
-    checks    Manage zero-downtime settings
-    config    Manage global and app-specific config vars
-    domains   Manage vhost domains used by the Dokku proxy
-    enter     Connect to a specific app container
-    events    Show the audit log of commands that changed state
-    git       Manage app deploys via git
-    help      Print the list of commands
-    logs      Manage log integration for an app
-    nginx     Manage the nginx proxy
-    plugin    Manage installed plugins
-    ports     Manage ports for an app
-    proxy     Manage the proxy integration for an app
-    ps        List processes running in app containers
-    run       Run a one-off process inside a container
-    server    Run the platform: the SSH server, nginx and the retire loop
-    ssh-keys  Manage public keys used for deployment
-    storage   Manage mounted volumes
-    url       Show the first URL for an application (compatibility)
-    urls      Show all URLs for an application
-    version   Print dokku's version
+    acl          Restrict which SSH keys may push to and manage each app
+    apps         Manage apps
+    builder      Manage builder settings for an app
+    certs        Manage SSL (TLS) certificates
+    checks       Manage zero-downtime settings
+    config       Manage global and app-specific config vars
+    domains      Manage vhost domains used by the Dokku proxy
+    enter        Connect to a specific app container
+    events       Show the audit log of commands that changed state
+    git          Manage app deploys via git
+    help         Print the list of commands
+    letsencrypt  Retrieve and renew TLS certificates from Let's Encrypt (ACME)
+    logs         Manage log integration for an app
+    nginx        Manage the nginx proxy
+    plugin       Manage installed plugins
+    ports        Manage ports for an app
+    proxy        Manage the proxy integration for an app
+    ps           List processes running in app containers
+    run          Run a one-off process inside a container
+    server       Run the platform: the SSH server, nginx and the retire loop
+    ssh-keys     Manage public keys used for deployment
+    storage      Manage mounted volumes
+    url          Show the first URL for an application (compatibility)
+    urls         Show all URLs for an application
+    version      Print dokku's version
 ";
 
 #[test]
