@@ -140,9 +140,13 @@ impl Engine {
         }
     }
 
+    /// Removes the image `name`, keeping its untagged parents: they are
+    /// the build cache another app's build may be using this very moment
+    /// (pruning them failed such a build with "No such image").
     pub fn remove_image(&self, name: &str) -> Result<()> {
         let options = RemoveImageOptions {
             force: true,
+            noprune: true,
             ..Default::default()
         };
         match self.block_on(self.docker.remove_image(name, Some(options), None)) {
