@@ -9,15 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Berth, report};
 use crate::routing::routed;
-use crate::ssh_server::SshServer;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::ssh_server::{SshServer, free_port};
 
 /// The CA pebble's own HTTPS listener is signed by (what berth is told to
 /// trust through `BERTH_ACME_CA`), and that listener's certificate.
@@ -152,19 +144,7 @@ impl Drop for Pebble {
 }
 
 fn https_get(host: &str, port: u16, ca: &Path) -> Result<String, String> {
-    let output = Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "10", "--resolve"])
-        .arg(format!("{host}:{port}:127.0.0.1"))
-        .arg("--cacert")
-        .arg(ca)
-        .arg(format!("https://{host}:{port}/"))
-        .output()
-        .expect("curl runs");
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
+    crate::tls::https_get(host, port, Some(ca))
 }
 
 #[test]

@@ -608,7 +608,8 @@ fn threads_of(pid: u32) -> String {
     lines.join("\n")
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now.
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

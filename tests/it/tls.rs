@@ -6,15 +6,7 @@ use std::process::Command;
 
 use crate::harness::Berth;
 use crate::routing::{routed, via_nginx};
-use crate::ssh_server::SshServer;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::ssh_server::{SshServer, free_port};
 
 /// A test CA and the files of a certificate it signed for `names`.
 struct Issued {
@@ -70,7 +62,7 @@ impl Issued {
 
 /// `curl https://HOST:PORT/` trusting only `ca` (or nothing, with `None`):
 /// the body, or curl's complaint.
-fn https_get(host: &str, port: u16, ca: Option<&Path>) -> Result<String, String> {
+pub(crate) fn https_get(host: &str, port: u16, ca: Option<&Path>) -> Result<String, String> {
     https_get_with(host, port, ca, &[])
 }
 
