@@ -213,6 +213,19 @@ fn letsencrypt_issues_renews_by_itself_and_survives_its_server_going_away() {
         .cmd(["certs:report", "le-early", "--ssl-hostnames"])
         .succeeds()
         .stdout_is("early.test\n");
+    // Revocation reaches the ACME server: a second one is refused by it.
+    berth
+        .cmd(["letsencrypt:revoke", "le-early"])
+        .succeeds()
+        .stdout_has("Certificate revoked");
+    berth
+        .cmd(["letsencrypt:revoke", "le-early"])
+        .fails(1)
+        .stderr_has("The ACME server refused the revocation");
+    berth
+        .cmd(["letsencrypt:cleanup", "le-early"])
+        .succeeds()
+        .stdout_has("Removed 0 stale challenge file(s)");
 
     // A new domain gets a certificate that covers it.
     berth.cmd(["domains:add", &app, "le2.test"]).succeeds();
