@@ -66,16 +66,24 @@ fn describe(e: &instant_acme::Error) -> String {
     }
 }
 
-/// Where the credentials of the account for (`url`, `email`) are kept.
+/// Where the credentials of the account for (`url`, `email`) are kept:
+/// a name spelled from both, so it stays the same across berth versions
+/// (a hash of std's would not).
 fn account_path(store: &Store, url: &str, email: &str) -> PathBuf {
-    use std::hash::{Hash, Hasher};
-    // A stable name per server and email; the file holds both in full.
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (url, email).hash(&mut hasher);
+    let name: String = format!("{email}@{url}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     store
         .lib_root()
         .join("data/letsencrypt/accounts")
-        .join(format!("{:016x}.json", hasher.finish()))
+        .join(format!("{name}.json"))
 }
 
 impl Client {
@@ -246,6 +254,19 @@ mod tests {
             directory_url("https://localhost:14000/dir"),
             "https://localhost:14000/dir"
         );
+    }
+
+    #[test]
+    fn account_files_are_named_by_email_and_server() {
+        let store = Store::new("/h", "/l");
+        let path = account_path(&store, "https://localhost:14000/dir", "ops@example.com");
+        assert_eq!(
+            path,
+            Path::new(
+                "/l/data/letsencrypt/accounts/ops@example.com@https___localhost_14000_dir.json"
+            )
+        );
+        assert_ne!(path, account_path(&store, STAGING, "ops@example.com"));
     }
 
     #[test]

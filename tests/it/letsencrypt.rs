@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Berth, report};
 use crate::routing::routed;
-use crate::ssh_server::{SshServer, free_port};
+use crate::ssh_server::free_port;
 
 /// The CA pebble's own HTTPS listener is signed by (what berth is told to
 /// trust through `BERTH_ACME_CA`), and that listener's certificate.
@@ -153,16 +153,7 @@ fn letsencrypt_issues_renews_by_itself_and_survives_its_server_going_away() {
     let berth = Berth::new()
         .with_env("BERTH_ACME_CA", pki.ca().display().to_string())
         .with_env("BERTH_ACME_RENEW_INTERVAL", "2");
-    let server = SshServer::start(&berth);
-    let tls_port = free_port();
-    berth
-        .cmd([
-            "proxy:set",
-            "--global",
-            "proxy-ssl-port",
-            &tls_port.to_string(),
-        ])
-        .succeeds();
+    let (server, tls_port) = crate::tls::server_with_tls(&berth);
     let mut pebble = Pebble::start(&pki, server.http_port());
     berth
         .cmd(["letsencrypt:set", "--global", "email", "ops@example.com"])

@@ -4,7 +4,9 @@
 //! Properties (lists, `item\n` per item, sorted): `config/ports/<app>/map`
 //! (set by the user) and `config/ports/<app>/map-detected` (set after a
 //! build through `ports-set-detected`). The effective maps are `map`, else
-//! `map-detected`, else `http:<proxy-port>:5000`. Every change fires
+//! `map-detected`, else `http:<proxy-port>:5000`, each `http` map on the
+//! proxy port with its `https` counterpart while the app has a certificate
+//! (`post-certs-update` also stores them). Every change fires
 //! `post-proxy-ports-update <app> add|set|remove|clear`.
 
 mod port_map;
@@ -106,18 +108,19 @@ fn configured(ctx: &Context, app: &AppName) -> Result<Vec<PortMap>> {
 /// with the proxy port of the app, else the global one, else 80; with a
 /// certificate, their `https` counterparts ([`with_tls`]).
 fn effective(ctx: &Context, app: &AppName) -> Result<Vec<PortMap>> {
+    let http_port = proxy_port(ctx, app, "proxy-port", 80)?;
     let mut maps = configured(ctx, app)?;
     if maps.is_empty() {
         maps.push(PortMap {
             container_port: 5000,
-            host_port: proxy_port(ctx, app, "proxy-port", 80)?,
+            host_port: http_port,
             scheme: "http".into(),
         });
     }
     if has_certificate(ctx, app)? {
         maps = with_tls(
             maps,
-            proxy_port(ctx, app, "proxy-port", 80)?,
+            http_port,
             proxy_port(ctx, app, "proxy-ssl-port", 443)?,
         );
     }
@@ -165,19 +168,17 @@ fn with_tls(mut maps: Vec<PortMap>, http_port: u16, ssl_port: u16) -> Vec<PortMa
 
 /// The `https` maps [`with_tls`] would add, taken out again.
 fn without_tls(maps: Vec<PortMap>, http_port: u16, ssl_port: u16) -> Vec<PortMap> {
-    let mirrored = |m: &PortMap| {
-        m.scheme == "https"
-            && m.host_port == ssl_port
-            && maps.iter().any(|h| {
-                h.scheme == "http"
-                    && h.host_port == http_port
-                    && h.container_port == m.container_port
-            })
-    };
-    let keep: Vec<bool> = maps.iter().map(|m| !mirrored(m)).collect();
+    let mirrored: Vec<u16> = maps
+        .iter()
+        .filter(|m| m.scheme == "http" && m.host_port == http_port)
+        .map(|m| m.container_port)
+        .collect();
     maps.into_iter()
-        .zip(keep)
-        .filter_map(|(m, keep)| keep.then_some(m))
+        .filter(|m| {
+            !(m.scheme == "https"
+                && m.host_port == ssl_port
+                && mirrored.contains(&m.container_port))
+        })
         .collect()
 }
 
