@@ -133,6 +133,7 @@ fn append(store: &Store, line: &str) -> Result<()> {
         .mode(0o600)
         .open(&path)
         .map_err(io)?;
+    crate::store::atomic::give_to_state_user(&path)?;
     file.write_all(line.as_bytes()).map_err(io)?;
     file.sync_data().map_err(io)
 }

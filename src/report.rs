@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::app_name::AppName;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::store::Layered;
+use crate::store::{Layered, Scope};
 
 pub struct ReportSpec {
     /// The command, for messages: `apps:report`.
@@ -38,6 +38,46 @@ pub fn layered_rows(prefix: &str, key: &str, values: &Layered, default: &str) ->
     ]
 }
 
+/// What a report is about: one app, or (`--global`) the global values.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    App(&'a AppName),
+    Global,
+}
+
+/// The global and computed rows of `plugin`'s `(key, default)` properties
+/// when no app is in view: what `--global` shows (the computed value is the
+/// global one, else the default).
+pub fn global_rows(ctx: &Context, plugin: &str, properties: &[(&str, &str)]) -> Result<Rows> {
+    let mut rows = Rows::new();
+    for (key, default) in properties {
+        let values = Layered {
+            app: String::new(),
+            global: ctx
+                .store
+                .property(plugin, &Scope::Global, key)?
+                .unwrap_or_default(),
+        };
+        rows.extend(layered_rows(plugin, key, &values, default));
+    }
+    Ok(rows)
+}
+
+/// Dokku 0.38's `--global` report keeps the `--<prefix>-global-<key>`
+/// rows and the `--<prefix>-computed-<key>` rows of those keys.
+fn only_global(rows: Rows) -> Rows {
+    let globals: Vec<String> = rows
+        .iter()
+        .filter_map(|(flag, _)| {
+            flag.split_once("-global-")
+                .map(|(p, k)| format!("{p}-computed-{k}"))
+        })
+        .collect();
+    rows.into_iter()
+        .filter(|(flag, _)| flag.contains("-global-") || globals.contains(flag))
+        .collect()
+}
+
 enum Format {
     Stdout,
     Json,
@@ -47,9 +87,10 @@ pub fn run(
     ctx: &Context,
     spec: &ReportSpec,
     args: Vec<String>,
-    rows: impl Fn(&AppName) -> Result<Rows>,
+    rows: impl Fn(Target) -> Result<Rows>,
 ) -> Result<()> {
     let mut app = None;
+    let mut global = false;
     let mut format = None;
     let mut flags = Vec::new();
     let mut args = args.into_iter();
@@ -58,6 +99,8 @@ pub fn run(
             format = Some(args.next().unwrap_or_default());
         } else if let Some(value) = arg.strip_prefix("--format=") {
             format = Some(value.to_string());
+        } else if arg == "--global" {
+            global = true;
         } else if arg.starts_with("--") {
             flags.push(arg);
         } else if app.is_none() {
@@ -88,6 +131,16 @@ pub fn run(
         ));
     }
 
+    if global {
+        if let Some(app) = app {
+            return Err(Error::fail(format!(
+                "Unexpected argument: {app} (--global reports no app)"
+            )));
+        }
+        let mut rows = only_global(rows(Target::Global)?);
+        rows.sort();
+        return print(ctx, spec, "Global", &rows, flag.as_deref(), &format);
+    }
     let apps = match app {
         Some(name) => vec![ctx.existing_app(Some(&name))?],
         None => ctx.store.apps()?,
@@ -96,30 +149,42 @@ pub fn run(
         return ctx.out.warn("You haven't deployed any applications yet");
     }
     for app in &apps {
-        let mut rows = rows(app)?;
+        let mut rows = rows(Target::App(app))?;
         rows.sort();
-        if let Some(flag) = &flag {
-            let value = rows.iter().find(|(f, _)| f == flag).map(|(_, v)| v);
-            let Some(value) = value else {
-                let valid: Vec<&str> = rows.iter().map(|(f, _)| f.as_str()).collect();
-                return Err(Error::fail(format!(
-                    "Invalid flag passed, valid flags: {}",
-                    valid.join(", ")
-                )));
-            };
-            ctx.out.line(value)?;
-            continue;
-        }
-        match format {
-            Format::Stdout => print_rows(ctx, spec, app, &rows)?,
-            Format::Json => ctx.out.line(json_line(spec, &rows))?,
-        }
+        print(ctx, spec, app.as_str(), &rows, flag.as_deref(), &format)?;
     }
     Ok(())
 }
 
-fn print_rows(ctx: &Context, spec: &ReportSpec, app: &AppName, rows: &Rows) -> Result<()> {
-    ctx.out.info2(format!("{app} {} information", spec.title))?;
+/// One report: a single flag's raw value, the aligned rows, or JSON.
+fn print(
+    ctx: &Context,
+    spec: &ReportSpec,
+    subject: &str,
+    rows: &Rows,
+    flag: Option<&str>,
+    format: &Format,
+) -> Result<()> {
+    if let Some(flag) = flag {
+        let value = rows.iter().find(|(f, _)| f == flag).map(|(_, v)| v);
+        let Some(value) = value else {
+            let valid: Vec<&str> = rows.iter().map(|(f, _)| f.as_str()).collect();
+            return Err(Error::fail(format!(
+                "Invalid flag passed, valid flags: {}",
+                valid.join(", ")
+            )));
+        };
+        return ctx.out.line(value);
+    }
+    match format {
+        Format::Stdout => print_rows(ctx, spec, subject, rows),
+        Format::Json => ctx.out.line(json_line(spec, rows)),
+    }
+}
+
+fn print_rows(ctx: &Context, spec: &ReportSpec, subject: &str, rows: &Rows) -> Result<()> {
+    ctx.out
+        .info2(format!("{subject} {} information", spec.title))?;
     let width = rows
         .iter()
         .map(|(flag, _)| flag.len())
@@ -176,5 +241,25 @@ mod tests {
         };
         let rows = vec![("--app-dir".to_string(), "/d".to_string())];
         assert_eq!(json_line(&spec, &rows), r#"{"app-dir":"/d","dir":"/d"}"#);
+    }
+
+    #[test]
+    fn global_reports_keep_global_and_their_computed_rows() {
+        let row = |f: &str| (f.to_string(), String::new());
+        let rows = vec![
+            row("--ps-restore"),
+            row("--ps-stop-timeout-seconds"),
+            row("--ps-global-stop-timeout-seconds"),
+            row("--ps-computed-stop-timeout-seconds"),
+            row("--ps-computed-other"),
+        ];
+        let kept: Vec<String> = only_global(rows).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            kept,
+            [
+                "--ps-global-stop-timeout-seconds",
+                "--ps-computed-stop-timeout-seconds"
+            ]
+        );
     }
 }

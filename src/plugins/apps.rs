@@ -361,7 +361,20 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "app",
         legacy_keys: true,
     };
-    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+    report::run(ctx, &spec, args, |target| match target {
+        report::Target::App(app) => report_rows(ctx, app),
+        report::Target::Global => Ok(vec![(
+            "--app-global-disable-autocreation".into(),
+            global_autocreation(ctx)?,
+        )]),
+    })
+}
+
+fn global_autocreation(ctx: &Context) -> Result<String> {
+    Ok(ctx
+        .store
+        .property("apps", &Scope::Global, "disable-autocreation")?
+        .unwrap_or_default())
 }
 
 fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
@@ -369,10 +382,7 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
     let prop = |key: &str| -> Result<String> {
         Ok(ctx.store.property("apps", &scope, key)?.unwrap_or_default())
     };
-    let global_autocreation = ctx
-        .store
-        .property("apps", &Scope::Global, "disable-autocreation")?
-        .unwrap_or_default();
+    let global_autocreation = global_autocreation(ctx)?;
     Ok(vec![
         ("--app-created-at".into(), prop("created-at")?),
         ("--app-deploy-source".into(), prop("deploy-source")?),

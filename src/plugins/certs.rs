@@ -20,7 +20,7 @@ use crate::args::AppArg;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::plugins::{Command, Plugin};
-use crate::report::{self, ReportSpec, Rows};
+use crate::report::{self, ReportSpec, Rows, Target};
 use crate::store::atomic::{remove_file, write_atomic};
 use crate::tls;
 
@@ -270,7 +270,10 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "ssl",
         legacy_keys: false,
     };
-    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+    report::run(ctx, &spec, args, |target| match target {
+        Target::App(app) => report_rows(ctx, app),
+        Target::Global => Ok(Rows::new()),
+    })
 }
 
 fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {

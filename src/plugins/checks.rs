@@ -201,7 +201,13 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "checks",
         legacy_keys: false,
     };
-    report::run(ctx, &spec, args, |app| {
+    report::run(ctx, &spec, args, |target| {
+        let app = match target {
+            report::Target::App(app) => app,
+            report::Target::Global => {
+                return report::global_rows(ctx, "checks", &[("wait-to-retire", "60")]);
+            }
+        };
         let shown = |key: &str| -> Result<String> {
             let items = list(ctx, app, key)?;
             Ok(if items.is_empty() {

@@ -624,23 +624,30 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
     property_set::run(ctx, PLUGIN_NAME, PROPERTIES, args)
 }
 
+/// The properties with an app value, a global value and a default.
+const LAYERED: &[(&str, &str)] = &[
+    ("email", ""),
+    ("graceperiod", "2592000"),
+    ("server", "default"),
+];
+
 fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
     let spec = ReportSpec {
         command: "letsencrypt:report",
         title: "letsencrypt",
         legacy_keys: false,
     };
-    report::run(ctx, &spec, args, |app| {
+    report::run(ctx, &spec, args, |target| {
+        let app = match target {
+            report::Target::App(app) => app,
+            report::Target::Global => return report::global_rows(ctx, PLUGIN_NAME, LAYERED),
+        };
         let state = load(ctx, app);
         let mut rows: Rows = vec![(
             "--letsencrypt-active".into(),
             is_active(ctx, app, &state)?.to_string(),
         )];
-        for (key, default) in [
-            ("email", ""),
-            ("graceperiod", "2592000"),
-            ("server", "default"),
-        ] {
+        for (key, default) in LAYERED {
             let values = ctx.store.layered_property(PLUGIN_NAME, app, key)?;
             rows.extend(report::layered_rows(PLUGIN_NAME, key, &values, default));
         }

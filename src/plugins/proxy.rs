@@ -251,8 +251,18 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "proxy",
         legacy_keys: true,
     };
-    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+    report::run(ctx, &spec, args, |target| match target {
+        report::Target::App(app) => report_rows(ctx, app),
+        report::Target::Global => report::global_rows(ctx, "proxy", LAYERED),
+    })
 }
+
+/// The properties with an app value, a global value and a default.
+const LAYERED: &[(&str, &str)] = &[
+    ("type", DEFAULT_TYPE),
+    ("proxy-port", "80"),
+    ("proxy-ssl-port", "443"),
+];
 
 fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
     let scope = Scope::App(app.clone());
@@ -265,11 +275,7 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
         ),
         ("--proxy-computed-disabled".into(), (!enabled).to_string()),
     ];
-    for (key, default) in [
-        ("type", DEFAULT_TYPE),
-        ("proxy-port", "80"),
-        ("proxy-ssl-port", "443"),
-    ] {
+    for (key, default) in LAYERED {
         let values = ctx.store.layered_property("proxy", app, key)?;
         rows.extend(crate::report::layered_rows("proxy", key, &values, default));
     }

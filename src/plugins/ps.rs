@@ -540,8 +540,19 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "ps",
         legacy_keys: true,
     };
-    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+    report::run(ctx, &spec, args, |target| match target {
+        report::Target::App(app) => report_rows(ctx, app),
+        report::Target::Global => report::global_rows(ctx, "ps", LAYERED),
+    })
 }
+
+/// The properties with an app value, a global value and a default.
+const LAYERED: &[(&str, &str)] = &[
+    ("restart-policy", "on-failure:10"),
+    ("procfile-path", "Procfile"),
+    ("skip-deploy", "false"),
+    ("stop-timeout-seconds", "30"),
+];
 
 fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
     let scope = Scope::App(app.clone());
@@ -561,12 +572,7 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
             if v.is_empty() { "true".into() } else { v }
         }),
     ];
-    for (key, default) in [
-        ("restart-policy", "on-failure:10"),
-        ("procfile-path", "Procfile"),
-        ("skip-deploy", "false"),
-        ("stop-timeout-seconds", "30"),
-    ] {
+    for (key, default) in LAYERED {
         let values = ctx.store.layered_property("ps", app, key)?;
         rows.extend(crate::report::layered_rows("ps", key, &values, default));
     }

@@ -368,7 +368,10 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "storage",
         legacy_keys: true,
     };
-    report::run(ctx, &spec, args, |app| {
+    report::run(ctx, &spec, args, |target| {
+        let crate::report::Target::App(app) = target else {
+            return Ok(Rows::new());
+        };
         let mounts = read_mounts(ctx, app)?;
         let rows: Rows = ["build", "deploy", "run"]
             .into_iter()

@@ -140,3 +140,61 @@ fn snapshot_push_reports_json_and_rebuild_over_ssh() {
         .fails(128)
         .snapshot("push-refused.ssh");
 }
+
+/// Dokku 0.38's `--global` reports: the global rows and their computed
+/// rows, for every plugin with global properties, on stdout and as JSON;
+/// a set global value shows in both rows, a cleared one falls back to
+/// the default.
+#[test]
+fn snapshot_global_reports() {
+    let berth = Berth::new();
+    berth
+        .dokku(["ps:set", "--global", "stop-timeout-seconds", "12"])
+        .succeeds();
+    berth
+        .dokku(["git:set", "--global", "deploy-branch", "main"])
+        .succeeds();
+    berth
+        .dokku(["git:set", "--global", "deploy-branch", ""])
+        .succeeds();
+    for plugin in [
+        "apps",
+        "checks",
+        "domains",
+        "git",
+        "letsencrypt",
+        "nginx",
+        "proxy",
+        "ps",
+    ] {
+        let command = format!("{plugin}:report");
+        berth
+            .dokku([command.as_str(), "--global"])
+            .succeeds()
+            .snapshot(&format!("{plugin}-report-global"));
+    }
+    berth
+        .dokku(["ps:report", "--global", "--format", "json"])
+        .succeeds()
+        .snapshot_json("ps-report-global-json");
+    berth
+        .dokku([
+            "ps:report",
+            "--global",
+            "--ps-computed-stop-timeout-seconds",
+        ])
+        .succeeds()
+        .stdout_is("12\n");
+    berth
+        .dokku(["git:report", "--global", "--git-computed-deploy-branch"])
+        .succeeds()
+        .stdout_is("master\n");
+    berth
+        .dokku(["ps:report", "--global", "--ps-restore"])
+        .fails(1)
+        .stderr_has("Invalid flag passed");
+    berth
+        .dokku(["ps:set", "--global", "restore", "false"])
+        .fails(1)
+        .stderr_has("cannot be specified globally");
+}

@@ -373,7 +373,19 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "domains",
         legacy_keys: false,
     };
-    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+    report::run(ctx, &spec, args, |target| match target {
+        report::Target::App(app) => report_rows(ctx, app),
+        report::Target::Global => {
+            let globals = global_vhosts(ctx)?;
+            Ok(vec![
+                (
+                    "--domains-global-enabled".into(),
+                    (!globals.is_empty()).to_string(),
+                ),
+                ("--domains-global-vhosts".into(), globals.join(" ")),
+            ])
+        }
+    })
 }
 
 fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {

@@ -315,8 +315,18 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "git",
         legacy_keys: false,
     };
-    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+    report::run(ctx, &spec, args, |target| match target {
+        report::Target::App(app) => report_rows(ctx, app),
+        report::Target::Global => report::global_rows(ctx, "git", LAYERED),
+    })
 }
+
+/// The properties with an app value, a global value and a default.
+const LAYERED: &[(&str, &str)] = &[
+    ("deploy-branch", DEFAULT_BRANCH),
+    ("keep-git-dir", "false"),
+    ("rev-env-var", "GIT_REV"),
+];
 
 fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
     let scope = Scope::App(app.clone());
@@ -342,11 +352,7 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
         Err(_) => (String::new(), String::new()),
     };
     let mut rows = Vec::new();
-    for (key, default) in [
-        ("deploy-branch", DEFAULT_BRANCH),
-        ("keep-git-dir", "false"),
-        ("rev-env-var", "GIT_REV"),
-    ] {
+    for (key, default) in LAYERED {
         let values = ctx.store.layered_property("git", app, key)?;
         rows.extend(report::layered_rows("git", key, &values, default));
     }

@@ -545,12 +545,26 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "nginx",
         legacy_keys: false,
     };
-    report::run(ctx, &spec, args, |app| {
+    report::run(ctx, &spec, args, |target| {
         let mut rows: Rows = Vec::new();
         for property in properties::PROPERTIES {
             let name = property.name;
-            let values = ctx.store.layered_property("nginx", app, name)?;
-            let default = properties::default_for(property, app);
+            let (values, default) = match target {
+                report::Target::App(app) => (
+                    ctx.store.layered_property("nginx", app, name)?,
+                    properties::default_for(property, app),
+                ),
+                report::Target::Global => (
+                    crate::store::Layered {
+                        app: String::new(),
+                        global: ctx
+                            .store
+                            .property("nginx", &crate::store::Scope::Global, name)?
+                            .unwrap_or_default(),
+                    },
+                    property.default.to_string(),
+                ),
+            };
             rows.extend(report::layered_rows("nginx", name, &values, &default));
         }
         Ok(rows)

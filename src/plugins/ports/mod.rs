@@ -308,7 +308,10 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         title: "ports",
         legacy_keys: true,
     };
-    report::run(ctx, &spec, args, |app| report_rows(ctx, app))
+    report::run(ctx, &spec, args, |target| match target {
+        report::Target::App(app) => report_rows(ctx, app),
+        report::Target::Global => Ok(Vec::new()),
+    })
 }
 
 fn report_json_flag(ctx: &Context, flag: &str, key: &str, args: &[String]) -> Result<()> {
