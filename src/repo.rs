@@ -23,6 +23,7 @@ impl AppRepo {
             options.bare(true).no_reinit(false).initial_head("master");
             Repository::init_opts(dir, &options)
                 .map_err(|e| git_error("Unable to initialise", dir, e))?;
+            crate::store::atomic::give_tree_to_state_user(dir)?;
         }
         install_hook(dir)
     }

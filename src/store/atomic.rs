@@ -5,7 +5,11 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::fcntl::{AT_FDCWD, AtFlags};
+use nix::unistd::{Gid, Group, Uid, User, fchownat};
 
 use crate::error::{IoContext, Result};
 
@@ -16,12 +20,85 @@ pub const FILE_MODE: u32 = 0o600;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The system user that owns state, as on a Dokku host: `dokku`, or the
+/// name in `BERTH_STATE_USER`.
+pub const STATE_USER_ENV: &str = "BERTH_STATE_USER";
+
+/// The uid and gid state files are given when berth runs as root on a
+/// host that has the state user (Dokku runs its commands as `dokku`, and
+/// its plugins write with `sudo -u dokku`); `None` leaves files to
+/// whoever writes them. Looked up once per process.
+fn state_owner() -> Option<(Uid, Gid)> {
+    static OWNER: OnceLock<Option<(Uid, Gid)>> = OnceLock::new();
+    *OWNER.get_or_init(|| {
+        if !Uid::effective().is_root() {
+            return None;
+        }
+        let name = std::env::var(STATE_USER_ENV).unwrap_or_else(|_| "dokku".to_string());
+        let user = User::from_name(&name).ok().flatten()?;
+        let gid = Group::from_name(&name)
+            .ok()
+            .flatten()
+            .map_or(user.gid, |group| group.gid);
+        Some((user.uid, gid))
+    })
+}
+
+/// Gives `path` to the state user (see [`state_owner`]); nothing to do
+/// elsewhere. The mode is untouched, so secrets stay unreadable to others.
+pub fn give_to_state_user(path: &Path) -> Result<()> {
+    if let Some((uid, gid)) = state_owner() {
+        fchownat(
+            AT_FDCWD,
+            path,
+            Some(uid),
+            Some(gid),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(std::io::Error::from)
+        .at("Unable to change the owner of", path)?;
+    }
+    Ok(())
+}
+
+/// Gives `dir` and everything under it to the state user (a repository
+/// git2 just made, say). Links are changed, never followed.
+pub fn give_tree_to_state_user(dir: &Path) -> Result<()> {
+    if state_owner().is_none() {
+        return Ok(());
+    }
+    give_to_state_user(dir)?;
+    if fs::symlink_metadata(dir)
+        .at("Unable to read", dir)?
+        .is_dir()
+    {
+        for entry in fs::read_dir(dir).at("Unable to list", dir)? {
+            let entry = entry.at("Unable to list", dir)?;
+            give_tree_to_state_user(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 pub fn ensure_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    // The folders this call makes, outermost first, so each is given to
+    // the state user.
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .collect();
     DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
         .create(dir)
-        .at("Unable to create", dir)
+        .at("Unable to create", dir)?;
+    for made in missing.into_iter().rev() {
+        give_to_state_user(made)?;
+    }
+    Ok(())
 }
 
 /// The folder of `path` (made when missing) and a temp name beside
@@ -48,6 +125,9 @@ fn write_synced(tmp: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
         .create_new(true)
         .mode(mode)
         .open(tmp)?;
+    if let Some((uid, gid)) = state_owner() {
+        nix::unistd::fchown(&file, Some(uid), Some(gid))?;
+    }
     file.write_all(contents)?;
     file.sync_all()
 }
@@ -89,10 +169,13 @@ pub fn rename_atomic(from: &Path, to: &Path) -> Result<()> {
 /// rename (a reader sees the old link or the new, never none), durably.
 pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
     let (dir, tmp) = beside(link, "link")?;
-    let made = std::os::unix::fs::symlink(target, &tmp).and_then(|()| fs::rename(&tmp, link));
+    let made = std::os::unix::fs::symlink(target, &tmp).at("Unable to link", link);
+    let made = made
+        .and_then(|()| give_to_state_user(&tmp))
+        .and_then(|()| fs::rename(&tmp, link).at("Unable to link", link));
     if let Err(e) = made {
         let _ = fs::remove_file(&tmp);
-        return Err(e).at("Unable to link", link);
+        return Err(e);
     }
     sync_dir(&dir)
 }

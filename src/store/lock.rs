@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
-use crate::store::atomic::{FILE_MODE, ensure_dir};
+use crate::store::atomic::{FILE_MODE, ensure_dir, give_to_state_user};
 
 /// Held while alive; released on drop.
 #[derive(Debug)]
@@ -56,13 +56,15 @@ fn open(path: &Path) -> Result<File> {
     if let Some(dir) = path.parent() {
         ensure_dir(dir)?;
     }
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(FILE_MODE)
         .open(path)
-        .at("Unable to open lock", path)
+        .at("Unable to open lock", path)?;
+    give_to_state_user(path)?;
+    Ok(file)
 }
 
 #[cfg(test)]

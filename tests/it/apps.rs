@@ -287,3 +287,87 @@ fn set_is_global_only() {
             .exists()
     );
 }
+
+/// On a host with the state user (`dokku` on Dokku hosts; `nobody` here,
+/// through `BERTH_STATE_USER`), what berth writes belongs to that user,
+/// so a plugin writing with `sudo -u dokku` can, and secrets keep 0600.
+#[test]
+fn state_belongs_to_the_state_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let berth = Berth::new();
+    let as_state_user = |args: &[&str]| {
+        berth
+            .dokku(args.iter().copied())
+            .env("BERTH_STATE_USER", "nobody")
+    };
+    as_state_user(&["apps:create", "owned"]).succeeds();
+    as_state_user(&["config:set", "--no-restart", "owned", "SECRET=s3"]).succeeds();
+    as_state_user(&["ps:set", "owned", "stop-timeout-seconds", "5"]).succeeds();
+    let nobody = 65534;
+    let mut seen = 0;
+    for root in [berth.dokku_root(), berth.lib_root()] {
+        for entry in walk(&root) {
+            let meta = std::fs::symlink_metadata(&entry).unwrap();
+            assert_eq!(
+                meta.uid(),
+                nobody,
+                "{} is not the state user's",
+                entry.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 20, "only {seen} files written");
+    let env = berth.lib_root().join("config/owned/ENV");
+    let env = if env.exists() {
+        env
+    } else {
+        walk(&berth.lib_root())
+            .into_iter()
+            .find(|p| {
+                p.file_name().is_some_and(|n| n == "ENV") && p.to_string_lossy().contains("owned")
+            })
+            .expect("the app's ENV file")
+    };
+    let mode = std::fs::metadata(&env).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "secrets stay unreadable to others");
+    // The state user can change a property, as `sudo -u dokku` would.
+    let property = berth
+        .lib_root()
+        .join("config/ps/owned/stop-timeout-seconds");
+    let status = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
+        .arg("printf 9 > \"$1\"")
+        .arg("sh")
+        .arg(&property)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the state user cannot write {}",
+        property.display()
+    );
+    berth
+        .dokku(["ps:report", "owned", "--ps-stop-timeout-seconds"])
+        .succeeds()
+        .stdout_is("9\n");
+}
+
+/// Everything under `dir` (not `dir` itself, which the test made).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found
+}
