@@ -12,6 +12,7 @@ pub mod builder;
 pub mod certs;
 pub mod checks;
 pub mod config;
+pub mod docker_options;
 pub mod domains;
 pub mod events;
 pub mod git;
@@ -64,6 +65,7 @@ pub static CORE: &[&Plugin] = &[
     &certs::PLUGIN,
     &checks::PLUGIN,
     &config::PLUGIN,
+    &docker_options::PLUGIN,
     &domains::PLUGIN,
     &run::ENTER,
     &events::PLUGIN,

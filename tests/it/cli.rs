@@ -8,31 +8,32 @@ Primary help options, type \"dokku COMMAND:help\" for more details, or dokku hel
 
 Commands:
 
-    acl          Restrict which SSH keys may push to and manage each app
-    apps         Manage apps
-    builder      Manage builder settings for an app
-    certs        Manage SSL (TLS) certificates
-    checks       Manage zero-downtime settings
-    config       Manage global and app-specific config vars
-    domains      Manage vhost domains used by the Dokku proxy
-    enter        Connect to a specific app container
-    events       Show the audit log of commands that changed state
-    git          Manage app deploys via git
-    help         Print the list of commands
-    letsencrypt  Retrieve and renew TLS certificates from Let's Encrypt (ACME)
-    logs         Manage log integration for an app
-    nginx        Manage the nginx proxy
-    plugin       Manage installed plugins
-    ports        Manage ports for an app
-    proxy        Manage the proxy integration for an app
-    ps           List processes running in app containers
-    run          Run a one-off process inside a container
-    server       Run the platform: the SSH server, nginx and the retire loop
-    ssh-keys     Manage public keys used for deployment
-    storage      Manage mounted volumes
-    url          Show the first URL for an application (compatibility)
-    urls         Show all URLs for an application
-    version      Print dokku's version
+    acl             Restrict which SSH keys may push to and manage each app
+    apps            Manage apps
+    builder         Manage builder settings for an app
+    certs           Manage SSL (TLS) certificates
+    checks          Manage zero-downtime settings
+    config          Manage global and app-specific config vars
+    docker-options  Pass options to Docker the various stages of an app
+    domains         Manage vhost domains used by the Dokku proxy
+    enter           Connect to a specific app container
+    events          Show the audit log of commands that changed state
+    git             Manage app deploys via git
+    help            Print the list of commands
+    letsencrypt     Retrieve and renew TLS certificates from Let's Encrypt (ACME)
+    logs            Manage log integration for an app
+    nginx           Manage the nginx proxy
+    plugin          Manage installed plugins
+    ports           Manage ports for an app
+    proxy           Manage the proxy integration for an app
+    ps              List processes running in app containers
+    run             Run a one-off process inside a container
+    server          Run the platform: the SSH server, nginx and the retire loop
+    ssh-keys        Manage public keys used for deployment
+    storage         Manage mounted volumes
+    url             Show the first URL for an application (compatibility)
+    urls            Show all URLs for an application
+    version         Print dokku's version
 ";
 
 #[test]
@@ -296,4 +297,31 @@ fn flags_come_after_positionals_too() {
         .cmd(["ports:list", "demo", "--format", "json"])
         .succeeds()
         .stdout_is("[{\"container_port\":5000,\"host_port\":8080,\"scheme\":\"http\"}]\n");
+}
+
+/// The shipped bash completion, in a real bash: commands from `help
+/// --all`, app names from `apps:list`, `--global` where a report takes it.
+#[test]
+fn bash_completion_completes_commands_and_apps() {
+    let berth = Berth::new();
+    berth.dokku(["apps:create", "pickme"]).succeeds();
+    let dokku = berth.root().join("bin/dokku");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/dokku.bash-completion");
+    // `words` after the program name; the last is the one being completed.
+    let complete = |words: &str| -> String {
+        let program = format!(
+            "source \"$1\"; COMP_WORDS=(\"$2\" {words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _dokku; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let args = ["-c", &program, "bash", script, dokku.to_str().unwrap()];
+        berth.process("bash", args).succeeds().stdout()
+    };
+    assert_eq!(complete("apps:re"), "apps:rename\napps:report\n");
+    assert_eq!(complete("--quiet ps:report ''"), "--global\npickme\n");
+    assert_eq!(complete("config:set pi"), "pickme\n");
+    assert_eq!(
+        complete("config:set pickme ''"),
+        "\n",
+        "no app after the app"
+    );
 }

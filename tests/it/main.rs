@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod crash;
 mod deploy;
+mod docker_options;
 mod domains;
 mod faults;
 mod git_sources;
