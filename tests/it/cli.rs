@@ -306,7 +306,7 @@ fn bash_completion_completes_commands_and_apps() {
     let berth = Berth::new();
     berth.dokku(["apps:create", "pickme"]).succeeds();
     let dokku = berth.root().join("bin/dokku");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/dokku.bash-completion");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/completion/dokku.bash");
     // `words` after the program name; the last is the one being completed.
     let complete = |words: &str| -> String {
         let program = format!(

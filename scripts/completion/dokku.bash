@@ -1,7 +1,7 @@
 # bash completion for berth, which answers as `dokku` (and `berth`).
 #
-# Install on the host:    cp contrib/dokku.bash-completion /etc/bash_completion.d/dokku
-# Or for one shell:       source contrib/dokku.bash-completion
+# Install on the host:    cp scripts/completion/dokku.bash /etc/bash_completion.d/dokku
+# Or for one shell:       source scripts/completion/dokku.bash
 #
 # Commands come from `dokku help --all`, app names from `dokku --quiet apps:list`;
 # both are asked once per shell and cached. Nothing typed is evaluated.
