@@ -195,6 +195,9 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
     ctx.store.set_property("checks", &scope, key, value)
 }
 
+/// The one checks property with app, global and default values.
+const WAIT_TO_RETIRE: (&str, &str) = ("wait-to-retire", "60");
+
 fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
     let spec = ReportSpec {
         command: "checks:report",
@@ -205,7 +208,7 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         let app = match target {
             report::Target::App(app) => app,
             report::Target::Global => {
-                return report::global_rows(ctx, "checks", &[("wait-to-retire", "60")]);
+                return report::global_rows(ctx, "checks", &[WAIT_TO_RETIRE]);
             }
         };
         let shown = |key: &str| -> Result<String> {
@@ -216,19 +219,13 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
                 items.join(",")
             })
         };
-        let wait = ctx
-            .store
-            .layered_property("checks", app, "wait-to-retire")?;
+        let (key, default) = WAIT_TO_RETIRE;
+        let wait = ctx.store.layered_property("checks", app, key)?;
         let mut rows: Rows = vec![
             ("--checks-disabled-list".into(), shown("disabled")?),
             ("--checks-skipped-list".into(), shown("skipped")?),
         ];
-        rows.extend(crate::report::layered_rows(
-            "checks",
-            "wait-to-retire",
-            &wait,
-            "60",
-        ));
+        rows.extend(report::layered_rows("checks", key, &wait, default));
         Ok(rows)
     })
 }

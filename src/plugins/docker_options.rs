@@ -223,14 +223,9 @@ fn validate(entry: &str, phase: &str, allowed: &[OptionClass]) -> Result<()> {
         RunOptions::parse(entry, allowed).map(drop)
     };
     checked.map_err(|e| {
-        let message = e.to_string();
-        if message.contains("allowed-docker-options") {
-            e
-        } else {
-            Error::fail(format!(
-                "Invalid docker option for the {phase} phase: {entry}: {message}"
-            ))
-        }
+        Error::fail(format!(
+            "Invalid docker option for the {phase} phase: {entry}: {e}"
+        ))
     })
 }
 
@@ -253,36 +248,15 @@ fn write(ctx: &Context, app: &AppName, key: &str, entries: &[String]) -> Result<
 
 /// The processes with their own deploy options, sorted.
 fn processes(ctx: &Context, app: &AppName) -> Result<Vec<String>> {
-    let dir = ctx
+    let keys = ctx
         .store
-        .lib_root()
-        .join("config")
-        .join(PLUGIN_NAME)
-        .join(app.as_str());
-    let listing = match std::fs::read_dir(&dir) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Error::fail(format!(
-                "Unable to read {}: {e}",
-                dir.display()
-            )));
-        }
-    };
-    let mut found = Vec::new();
-    for entry in listing {
-        let entry =
-            entry.map_err(|e| Error::fail(format!("Unable to read {}: {e}", dir.display())))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(process) = name.strip_suffix(".deploy")
-            && process != DEFAULT_PROCESS
-            && valid_process(process).is_ok()
-        {
-            found.push(process.to_string());
-        }
-    }
-    found.sort();
-    Ok(found)
+        .property_keys(PLUGIN_NAME, &Scope::App(app.clone()))?;
+    Ok(keys
+        .iter()
+        .filter_map(|key| key.strip_suffix(".deploy"))
+        .filter(|process| *process != DEFAULT_PROCESS && valid_process(process).is_ok())
+        .map(str::to_string)
+        .collect())
 }
 
 /// `<app> <phases> OPTION...`, with the keys and the entries to store.

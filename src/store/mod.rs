@@ -217,6 +217,28 @@ impl Store {
         }
     }
 
+    /// The keys `plugin` has stored for `scope`, sorted; none when it has
+    /// stored nothing.
+    pub fn property_keys(&self, plugin: &str, scope: &Scope) -> Result<Vec<String>> {
+        let dir = self.property_path(plugin, scope, "");
+        let listing = match fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).at("Unable to list", &dir),
+        };
+        let mut keys = Vec::new();
+        for entry in listing {
+            let name = entry.at("Unable to list", &dir)?.file_name();
+            let name = name.to_string_lossy();
+            // Dot files are writers' temp files (`store::atomic`).
+            if !name.starts_with('.') {
+                keys.push(name.into_owned());
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     pub fn delete_property(&self, plugin: &str, scope: &Scope, key: &str) -> Result<()> {
         remove_file(&self.property_path(plugin, scope, key)).map(drop)
     }

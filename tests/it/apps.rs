@@ -319,35 +319,21 @@ fn state_belongs_to_the_state_user() {
     }
     assert!(seen > 20, "only {seen} files written");
     let env = berth.lib_root().join("config/owned/ENV");
-    let env = if env.exists() {
-        env
-    } else {
-        walk(&berth.lib_root())
-            .into_iter()
-            .find(|p| {
-                p.file_name().is_some_and(|n| n == "ENV") && p.to_string_lossy().contains("owned")
-            })
-            .expect("the app's ENV file")
-    };
     let mode = std::fs::metadata(&env).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "secrets stay unreadable to others");
     // The state user can change a property, as `sudo -u dokku` would.
     let property = berth
         .lib_root()
         .join("config/ps/owned/stop-timeout-seconds");
-    let status = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "sh",
-            "-c",
-        ])
-        .arg("printf 9 > \"$1\"")
-        .arg("sh")
+    let mut tee = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "tee"])
         .arg(&property)
-        .status()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
         .unwrap();
+    std::io::Write::write_all(&mut tee.stdin.take().unwrap(), b"9").unwrap();
+    let status = tee.wait().unwrap();
     assert!(
         status.success(),
         "the state user cannot write {}",

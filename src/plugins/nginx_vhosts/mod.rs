@@ -546,25 +546,21 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         legacy_keys: false,
     };
     report::run(ctx, &spec, args, |target| {
+        let app = match target {
+            report::Target::App(app) => app,
+            report::Target::Global => {
+                let defaults: Vec<(&str, &str)> = properties::PROPERTIES
+                    .iter()
+                    .map(|p| (p.name, p.default))
+                    .collect();
+                return report::global_rows(ctx, "nginx", &defaults);
+            }
+        };
         let mut rows: Rows = Vec::new();
         for property in properties::PROPERTIES {
             let name = property.name;
-            let (values, default) = match target {
-                report::Target::App(app) => (
-                    ctx.store.layered_property("nginx", app, name)?,
-                    properties::default_for(property, app),
-                ),
-                report::Target::Global => (
-                    crate::store::Layered {
-                        app: String::new(),
-                        global: ctx
-                            .store
-                            .property("nginx", &crate::store::Scope::Global, name)?
-                            .unwrap_or_default(),
-                    },
-                    property.default.to_string(),
-                ),
-            };
+            let values = ctx.store.layered_property("nginx", app, name)?;
+            let default = properties::default_for(property, app);
             rows.extend(report::layered_rows("nginx", name, &values, &default));
         }
         Ok(rows)
