@@ -28,13 +28,13 @@ impl AppRepo {
         install_hook(dir)
     }
 
-    /// Removes ref lock files (`refs/**/*.lock`, `packed-refs.lock`) older
-    /// than `age`: git holds one for the milliseconds of a ref update, so an
-    /// old one was left by a push that was killed (a crash of the platform)
-    /// and would refuse every later push ("Unable to create '…lock': File
-    /// exists"). Returns how many were removed.
-    pub fn remove_stale_ref_locks(dir: &Path, age: std::time::Duration) -> Result<usize> {
-        fn walk(dir: &Path, age: std::time::Duration, removed: &mut usize) -> Result<()> {
+    /// Removes ref lock files (`refs/**/*.lock`, `packed-refs.lock`) last
+    /// modified before `cutoff`: git holds one for the milliseconds of a ref
+    /// update, so an old one was left by a push that was killed (a crash of
+    /// the platform) and would refuse every later push ("Unable to create
+    /// '…lock': File exists"). Returns how many were removed.
+    pub fn remove_stale_ref_locks(dir: &Path, cutoff: std::time::SystemTime) -> Result<usize> {
+        fn walk(dir: &Path, cutoff: std::time::SystemTime, removed: &mut usize) -> Result<()> {
             let entries = match std::fs::read_dir(dir) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -44,25 +44,22 @@ impl AppRepo {
                 let path = entry.path();
                 let Ok(meta) = entry.metadata() else { continue };
                 if meta.is_dir() {
-                    walk(&path, age, removed)?;
-                } else if path.extension().is_some_and(|e| e == "lock") && is_older(&meta, age) {
+                    walk(&path, cutoff, removed)?;
+                } else if path.extension().is_some_and(|e| e == "lock") && is_older(&meta, cutoff) {
                     crate::store::atomic::remove_file(&path)?;
                     *removed += 1;
                 }
             }
             Ok(())
         }
-        fn is_older(meta: &std::fs::Metadata, age: std::time::Duration) -> bool {
-            meta.modified()
-                .ok()
-                .and_then(|m| m.elapsed().ok())
-                .is_some_and(|elapsed| elapsed > age)
+        fn is_older(meta: &std::fs::Metadata, cutoff: std::time::SystemTime) -> bool {
+            meta.modified().is_ok_and(|modified| modified < cutoff)
         }
         let mut removed = 0;
-        walk(&dir.join("refs"), age, &mut removed)?;
+        walk(&dir.join("refs"), cutoff, &mut removed)?;
         let packed = dir.join("packed-refs.lock");
         if let Ok(meta) = std::fs::metadata(&packed)
-            && is_older(&meta, age)
+            && is_older(&meta, cutoff)
         {
             crate::store::atomic::remove_file(&packed)?;
             removed += 1;
@@ -121,11 +118,26 @@ impl AppRepo {
             .map_err(|e| Error::fail(format!("Unable to read commit {commit}: {}", e.message())))
     }
 
-    /// The commit's tree as a tar archive: files with their modes, symlinks
-    /// as symlinks, submodules left out. Entries carry the commit's time, so
-    /// the same commit gives the same archive (and the builder's cache hits).
-    pub fn tree_tar(&self, commit: Oid) -> Result<Vec<u8>> {
-        let tree = self.tree(commit)?;
+    /// The commit's tree — or its folder `dir` (`""` for the root) — as a
+    /// tar archive: files with their modes, symlinks as symlinks, submodules
+    /// left out. Entries carry the commit's time, so the same commit gives
+    /// the same archive (and the builder's cache hits).
+    pub fn tree_tar(&self, commit: Oid, dir: &str) -> Result<Vec<u8>> {
+        let root = self.tree(commit)?;
+        let tree = if dir.is_empty() {
+            root
+        } else {
+            let folder = root
+                .get_path(Path::new(dir))
+                .ok()
+                .filter(|entry| entry.kind() == Some(ObjectType::Tree))
+                .and_then(|entry| self.repo.find_tree(entry.id()).ok());
+            folder.ok_or_else(|| {
+                Error::fail(format!(
+                    "Specified build-dir not found in sourcecode working directory: {dir}"
+                ))
+            })?
+        };
         let time = self
             .repo
             .find_commit(commit)
@@ -366,7 +378,7 @@ mod tests {
         assert_eq!(repo.file(commit, "missing").unwrap(), None);
         assert_eq!(repo.file(commit, "sub").unwrap(), None);
 
-        let bytes = repo.tree_tar(commit).unwrap();
+        let bytes = repo.tree_tar(commit, "").unwrap();
         let mut archive = tar::Archive::new(&bytes[..]);
         let mut seen = Vec::new();
         for entry in archive.entries().unwrap() {
@@ -391,6 +403,19 @@ mod tests {
         assert_eq!(link.3.as_deref(), Some("../Dockerfile"));
         find(&format!("sub/deeper/{long}"));
         // The same commit always gives the same bytes.
-        assert_eq!(repo.tree_tar(commit).unwrap(), bytes);
+        assert_eq!(repo.tree_tar(commit, "").unwrap(), bytes);
+
+        // A folder as the root (builder build-dir); a missing one refused.
+        let sub = repo.tree_tar(commit, "sub").unwrap();
+        let mut names: Vec<String> = tar::Archive::new(&sub[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names[0].trim_end_matches('/'), "deeper");
+        assert!(names.iter().any(|n| n == "link"));
+        assert!(repo.tree_tar(commit, "nowhere").is_err());
+        assert!(repo.tree_tar(commit, "Dockerfile").is_err());
     }
 }

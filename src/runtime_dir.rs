@@ -24,6 +24,9 @@ use crate::store::Store;
 
 /// Overrides where per-boot files go.
 pub const RUNTIME_DIR_ENV: &str = "BERTH_RUNTIME_DIR";
+/// Set by `berth server` in its children's environment: the unix second
+/// it started, so a child can tell what the previous boot left behind.
+pub const SERVER_STARTED_VAR: &str = "BERTH_SERVER_STARTED";
 /// The lib root whose runtime folder is called `default`.
 const STANDARD_LIB_ROOT: &str = "/var/lib/dokku";
 

@@ -156,6 +156,28 @@ impl Engine {
         }
     }
 
+    /// Commits container `id` as `repo:tag`, with the image config lines
+    /// `changes` (Dockerfile instructions, one per line) applied.
+    pub fn commit_container(&self, id: &str, repo: &str, tag: &str, changes: &str) -> Result<()> {
+        let options = bollard::query_parameters::CommitContainerOptionsBuilder::new()
+            .container(id)
+            .repo(repo)
+            .tag(tag)
+            .changes(changes)
+            .build();
+        self.block_on(
+            self.docker
+                .commit_container(options, bollard::models::ContainerConfig::default()),
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            engine_error(
+                &format!("Unable to commit {} as {repo}:{tag}", short(id)),
+                e,
+            )
+        })
+    }
+
     /// Names (`repo:tag`) of the images whose repository is `repo`.
     pub fn image_tags(&self, repo: &str) -> Result<Vec<String>> {
         let filters = HashMap::from([("reference".to_string(), vec![format!("{repo}:*")])]);

@@ -7,6 +7,7 @@
 //! other's modules.
 
 pub mod acl;
+pub mod app_json;
 pub mod apps;
 pub mod builder;
 pub mod certs;
@@ -24,6 +25,7 @@ pub mod ports;
 pub mod proxy;
 pub mod ps;
 pub mod run;
+pub mod scheduler;
 pub mod scheduler_docker_local;
 pub mod ssh_keys;
 pub mod standard;
@@ -60,8 +62,10 @@ pub struct Plugin {
 pub static CORE: &[&Plugin] = &[
     &standard::PLUGIN,
     &acl::PLUGIN,
+    &app_json::PLUGIN,
     &apps::PLUGIN,
     &builder::PLUGIN,
+    &builder::DOCKERFILE,
     &certs::PLUGIN,
     &checks::PLUGIN,
     &config::PLUGIN,
@@ -78,6 +82,7 @@ pub static CORE: &[&Plugin] = &[
     &proxy::PLUGIN,
     &ps::PLUGIN,
     &run::RUN,
+    &scheduler::PLUGIN,
     &scheduler_docker_local::PLUGIN,
     &ssh_keys::PLUGIN,
     &storage::PLUGIN,

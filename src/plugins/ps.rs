@@ -409,6 +409,19 @@ struct ScaleArgs {
     tuples: Vec<String>,
 }
 
+/// Dokku: any `quantity` in the running release's app.json `formation`
+/// takes scaling away from `ps:scale`.
+fn formation_sets_quantities(ctx: &Context, app: &AppName) -> bool {
+    crate::release_files::read(&ctx.store, app, None, crate::release_files::APP_JSON)
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json.get("formation")?.as_object().cloned())
+        .is_some_and(|formation| {
+            formation
+                .values()
+                .any(|entry| entry.get("quantity").is_some())
+        })
+}
+
 fn scale(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: ScaleArgs = crate::args::parse("ps:scale", &args)?;
     let skip_deploy = args.skip_deploy;
@@ -424,6 +437,11 @@ fn scale(ctx: &Context, args: Vec<String>) -> Result<()> {
     let app = ctx.existing_app(args.app.as_deref())?;
     let tuples: Vec<&String> = args.tuples.iter().collect();
     let current = state::scale(&ctx.store, &app)?;
+    if !tuples.is_empty() && formation_sets_quantities(ctx, &app) {
+        return Err(Error::fail(format!(
+            "Unable to scale {app}: its app.json formation sets the quantities (change them there, or remove the formation key)"
+        )));
+    }
     if tuples.is_empty() {
         if json {
             let list: Vec<_> = current

@@ -164,10 +164,18 @@ pub fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
         nodelay: true,
         ..Config::default()
     });
-    // Deploys run by this server's children leave retiring to it.
+    // Deploys run by this server's children leave retiring to it; pushes
+    // know which ref locks the previous boot left.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
     // SAFETY: no other thread runs yet; nothing reads the environment
     // concurrently.
-    unsafe { std::env::set_var("BERTH_SERVER", "1") };
+    unsafe {
+        std::env::set_var("BERTH_SERVER", "1");
+        std::env::set_var(crate::runtime_dir::SERVER_STARTED_VAR, started.to_string());
+    }
     let platform = platform::Platform::start(ctx)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,7 +1,7 @@
 //! Pushes deploy real containers on the real engine (scripts/test starts it).
 
 use crate::harness::Berth;
-use crate::source::{Deployed, Source, dyno_addr, http_get, unique_app, web_answer};
+use crate::source::{Deployed, Source, container_of, dyno_addr, http_get, unique_app, web_answer};
 
 #[test]
 fn push_deploys_and_second_push_deploys_new_code() {
@@ -267,31 +267,19 @@ fn scale_run_logs_and_destroy() {
     assert!(images.stdout.is_empty(), "images left behind");
 }
 
-fn container(berth: &Berth, app: &str, dyno: &str) -> String {
-    std::fs::read_to_string(
-        berth
-            .dokku_root()
-            .join(app)
-            .join(format!("CONTAINER.{dyno}")),
-    )
-    .unwrap()
-    .trim()
-    .to_string()
-}
-
 #[test]
 fn ps_restart_of_one_process_type_keeps_the_others() {
     let berth = Berth::new();
     let Deployed { app, .. } = berth.deployed("hello");
     berth.cmd(["ps:scale", &app, "worker=1"]).succeeds();
     let (web, worker) = (
-        container(&berth, &app, "web.1"),
-        container(&berth, &app, "worker.1"),
+        container_of(&berth, &app, "web.1"),
+        container_of(&berth, &app, "worker.1"),
     );
     berth.cmd(["ps:restart", &app, "worker"]).succeeds();
-    assert_eq!(container(&berth, &app, "web.1"), web, "web kept");
+    assert_eq!(container_of(&berth, &app, "web.1"), web, "web kept");
     assert_ne!(
-        container(&berth, &app, "worker.1"),
+        container_of(&berth, &app, "worker.1"),
         worker,
         "worker replaced"
     );
@@ -312,12 +300,15 @@ fn ps_restart_of_one_process_type_keeps_the_others() {
 fn ps_restart_all_in_parallel_restarts_every_app() {
     let berth = Berth::new();
     let apps = [berth.deployed("hello").app, berth.deployed("hello").app];
-    let before: Vec<String> = apps.iter().map(|a| container(&berth, a, "web.1")).collect();
+    let before: Vec<String> = apps
+        .iter()
+        .map(|a| container_of(&berth, a, "web.1"))
+        .collect();
     berth
         .cmd(["ps:restart", "--all", "--parallel", "2"])
         .succeeds();
     for (app, old) in apps.iter().zip(before) {
-        assert_ne!(container(&berth, app, "web.1"), old, "{app} restarted");
+        assert_ne!(container_of(&berth, app, "web.1"), old, "{app} restarted");
     }
     berth
         .cmd(["ps:restart", "--all", "--parallel", "-5"])

@@ -2,7 +2,7 @@
 //! `add` time, and applied to deployed containers.
 
 use crate::harness::Berth;
-use crate::source::{Deployed, unique_app};
+use crate::source::{Deployed, docker_inspect as inspect, unique_app};
 
 fn options_dir(berth: &Berth, app: &str) -> std::path::PathBuf {
     berth.lib_root().join("config/docker-options").join(app)
@@ -198,15 +198,6 @@ fn refused_and_unknown_options_store_nothing() {
         .cmd(["docker-options:list", &app, "--phase", "deploy"])
         .succeeds()
         .stdout_is("--privileged\n");
-}
-
-fn inspect(container: &str, format: &str) -> String {
-    let out = std::process::Command::new("docker")
-        .args(["inspect", "--format", format, container])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker inspect {container} failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[test]

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Berth, run_id};
 use crate::routing::{routed, via_nginx};
-use crate::source::{Deployed, Source, dyno_addr, http_get_within, unique_app, web_answer};
+use crate::source::{
+    Deployed, Source, container_of, dyno_addr, http_get_within, unique_app, web_answer,
+};
 use crate::ssh_server::SshServer;
 
 /// `docker ARGS`, which must succeed; its stdout, trimmed.
@@ -92,18 +94,6 @@ fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn container_of(berth: &Berth, app: &str, dyno: &str) -> String {
-    std::fs::read_to_string(
-        berth
-            .dokku_root()
-            .join(app)
-            .join(format!("CONTAINER.{dyno}")),
-    )
-    .expect("recorded container")
-    .trim()
-    .to_string()
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod crash;
 mod deploy;
+mod deploy_tasks;
 mod docker_options;
 mod domains;
 mod faults;

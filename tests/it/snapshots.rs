@@ -198,3 +198,45 @@ fn snapshot_global_reports() {
         .fails(1)
         .stderr_has("cannot be specified globally");
 }
+
+#[test]
+fn snapshot_builder_app_json_and_scheduler_reports() {
+    let berth = Berth::new();
+    let app = crate::source::unique_app("props");
+    berth.app(&app);
+    for (command, key, value) in [
+        ("builder:set", "build-dir", "services/api"),
+        ("builder-dockerfile:set", "dockerfile-path", "Containerfile"),
+        ("app-json:set", "appjson-path", ".dokku/app.json"),
+        ("scheduler-docker-local:set", "init-process", "false"),
+    ] {
+        berth.cmd([command, &app, key, value]).succeeds();
+    }
+    berth
+        .cmd(["scheduler:set", "--global", "shell", "/bin/sh"])
+        .succeeds();
+    berth
+        .cmd(["builder:set", "--global", "skip-cleanup", "true"])
+        .succeeds();
+    for plugin in [
+        "app-json",
+        "builder",
+        "builder-dockerfile",
+        "scheduler",
+        "scheduler-docker-local",
+    ] {
+        let command = format!("{plugin}:report");
+        berth
+            .cmd([command.as_str(), &app])
+            .succeeds()
+            .snapshot(&format!("{plugin}-report"));
+        berth
+            .cmd([command.as_str(), &app, "--format", "json"])
+            .succeeds()
+            .snapshot_json(&format!("{plugin}-report-json"));
+        berth
+            .cmd([command.as_str(), "--global"])
+            .succeeds()
+            .snapshot(&format!("{plugin}-report-global"));
+    }
+}

@@ -286,6 +286,29 @@ pub fn web_answer(berth: &Berth, app: &str) -> (u16, String) {
     http_get(&dyno_addr(berth, app, "web.1"), "x", "/").expect("web.1 answers")
 }
 
+/// The container id berth recorded for one of the app's dynos (`web.1`).
+pub fn container_of(berth: &Berth, app: &str, dyno: &str) -> String {
+    std::fs::read_to_string(
+        berth
+            .dokku_root()
+            .join(app)
+            .join(format!("CONTAINER.{dyno}")),
+    )
+    .expect("recorded container")
+    .trim()
+    .to_string()
+}
+
+/// `docker inspect --format FORMAT CONTAINER`, trimmed; it must succeed.
+pub fn docker_inspect(container: &str, format: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "--format", format, container])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker inspect {container} failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// The address (`ip:port`) berth recorded for one of the app's dynos.
 pub fn dyno_addr(berth: &Berth, app: &str, dyno: &str) -> String {
     let dir: PathBuf = berth.dokku_root().join(app);

@@ -7,8 +7,10 @@
 //! engine's build API, tags `dokku/<app>:latest` and a per-deploy tag, and
 //! fires `release-and-deploy APP TAG`.
 //!
-//! Properties: `config/builder/<app|--global>/selected`,
-//! `config/builder-dockerfile/<app|--global>/dockerfile-path`.
+//! Properties: `config/builder/<app|--global>/{selected,build-dir,skip-cleanup}`,
+//! `config/builder-dockerfile/<app|--global>/dockerfile-path`. With a
+//! `build-dir`, that folder of the commit is the build context, and the
+//! Dockerfile, Procfile, app.json and nginx template are looked up in it.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,36 +25,223 @@ use crate::procfile::Procfile;
 use crate::property_set::{self, Property, Reach};
 use crate::release_files;
 use crate::repo::AppRepo;
+use crate::report::{self, ReportSpec, Rows};
 use crate::store::Scope;
 
 pub static PLUGIN: Plugin = Plugin {
     name: "builder",
     description: "Manage builder settings for an app",
-    default_command: None,
-    commands: &[Command {
-        name: "builder:set",
-        usage: "[--global|<app>] <key> (<value>)",
-        description: "Set or clear a builder property for an app",
-        run: set,
-    }],
+    default_command: Some("builder:report"),
+    commands: &[
+        Command {
+            name: "builder:report",
+            usage: "[<app>|--global] [<flag>]",
+            description: "Displays a builder report for one or more apps",
+            run: report,
+        },
+        Command {
+            name: "builder:set",
+            usage: "[--global|<app>] <key> (<value>)",
+            description: "Set or clear a builder property for an app",
+            run: set,
+        },
+    ],
     triggers: &[("receive-app", trigger_receive_app)],
 };
 
+/// Dokku's `builder-dockerfile` plugin: the Dockerfile's path.
+pub static DOCKERFILE: Plugin = Plugin {
+    name: "builder-dockerfile",
+    description: "Manage the dockerfile builder integration for an app",
+    default_command: Some("builder-dockerfile:report"),
+    commands: &[
+        Command {
+            name: "builder-dockerfile:report",
+            usage: "[<app>|--global] [<flag>]",
+            description: "Displays a builder-dockerfile report for one or more apps",
+            run: dockerfile_report,
+        },
+        Command {
+            name: "builder-dockerfile:set",
+            usage: "[--global|<app>] <key> (<value>)",
+            description: "Set or clear a builder-dockerfile property for an app",
+            run: dockerfile_set,
+        },
+    ],
+    triggers: &[],
+};
+
+/// Dokku's builders: `builder:set selected` takes one of these. berth
+/// runs `dockerfile`; selecting another is stored (a moved app keeps its
+/// setting) and its push says what berth cannot do.
+const BUILDERS: &[&str] = &[
+    "dockerfile",
+    "herokuish",
+    "lambda",
+    "nixpacks",
+    "null",
+    "pack",
+    "railpack",
+];
+
 const PROPERTIES: &[Property] = &[
-    Property {
-        name: "selected",
-        reach: Reach::AppAndGlobal,
-        validate: None,
-    },
     Property {
         name: "build-dir",
         reach: Reach::AppAndGlobal,
-        validate: None,
+        validate: Some(relative_path),
+    },
+    Property {
+        name: "selected",
+        reach: Reach::AppAndGlobal,
+        validate: Some(known_builder),
+    },
+    Property {
+        name: "skip-cleanup",
+        reach: Reach::AppAndGlobal,
+        validate: Some(boolean),
     },
 ];
 
+/// The builder properties with their defaults.
+const LAYERED: &[(&str, &str)] = &[
+    ("build-dir", ""),
+    ("selected", ""),
+    ("skip-cleanup", "false"),
+];
+
+const DOCKERFILE_PROPERTIES: &[Property] = &[Property {
+    name: "dockerfile-path",
+    reach: Reach::AppAndGlobal,
+    validate: Some(relative_path),
+}];
+
+const DOCKERFILE_LAYERED: &[(&str, &str)] = &[("dockerfile-path", "Dockerfile")];
+
+/// A path inside the commit: never absolute, never out of it.
+fn relative_path(value: &str) -> Result<()> {
+    let inside = std::path::Path::new(value)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside {
+        return Err(Error::fail(format!(
+            "Invalid path {value}: give a path relative to the repository root, without '..'"
+        )));
+    }
+    Ok(())
+}
+
+/// Dokku stores any name; berth refuses a typo now rather than at the
+/// next push.
+fn known_builder(value: &str) -> Result<()> {
+    if BUILDERS.contains(&value) {
+        return Ok(());
+    }
+    Err(Error::fail(format!(
+        "Invalid builder {value}, valid builders: {}",
+        BUILDERS.join(", ")
+    )))
+}
+
+fn boolean(value: &str) -> Result<()> {
+    match value {
+        "true" | "false" => Ok(()),
+        _ => Err(Error::fail(format!(
+            "Invalid value {value}: use true or false"
+        ))),
+    }
+}
+
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
     property_set::run(ctx, "builder", PROPERTIES, args)
+}
+
+fn dockerfile_set(ctx: &Context, args: Vec<String>) -> Result<()> {
+    property_set::run(ctx, "builder-dockerfile", DOCKERFILE_PROPERTIES, args)
+}
+
+fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let spec = ReportSpec {
+        command: "builder:report",
+        title: "builder",
+        legacy_keys: true,
+    };
+    report::run(ctx, &spec, args, |target| match target {
+        report::Target::App(app) => {
+            let mut rows = layered_rows(ctx, "builder", app, LAYERED)?;
+            rows.push(("--builder-detected".into(), detected(ctx, app)?));
+            Ok(rows)
+        }
+        report::Target::Global => report::global_rows(ctx, "builder", LAYERED),
+    })
+}
+
+fn dockerfile_report(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let spec = ReportSpec {
+        command: "builder-dockerfile:report",
+        title: "builder-dockerfile",
+        legacy_keys: true,
+    };
+    report::run(ctx, &spec, args, |target| match target {
+        report::Target::App(app) => {
+            layered_rows(ctx, "builder-dockerfile", app, DOCKERFILE_LAYERED)
+        }
+        report::Target::Global => {
+            report::global_rows(ctx, "builder-dockerfile", DOCKERFILE_LAYERED)
+        }
+    })
+}
+
+fn layered_rows(
+    ctx: &Context,
+    plugin: &str,
+    app: &AppName,
+    properties: &[(&str, &str)],
+) -> Result<Rows> {
+    let mut rows = Rows::new();
+    for (key, default) in properties {
+        let values = ctx.store.layered_property(plugin, app, key)?;
+        rows.extend(report::layered_rows(plugin, key, &values, default));
+    }
+    Ok(rows)
+}
+
+/// The builder detection would pick for the deploy branch's head:
+/// `dockerfile` when its Dockerfile is there, else nothing.
+fn detected(ctx: &Context, app: &AppName) -> Result<String> {
+    let Ok(repo) = AppRepo::open(&ctx.store.app_dir(app)) else {
+        return Ok(String::new());
+    };
+    let branch = ctx.fire("git-deploy-branch", &[app.as_str()])?;
+    let Ok(commit) = repo.commit_id(&format!("refs/heads/{}", branch.trim())) else {
+        return Ok(String::new());
+    };
+    let path = in_build_dir(&build_dir(ctx, app)?, &dockerfile_path(ctx, app)?);
+    Ok(match repo.file(commit, &path)? {
+        Some(_) => "dockerfile".into(),
+        None => String::new(),
+    })
+}
+
+/// The `build-dir` property, without surrounding slashes (`""`: the root).
+fn build_dir(ctx: &Context, app: &AppName) -> Result<String> {
+    Ok(property(ctx, "builder", app, "build-dir")?
+        .unwrap_or_default()
+        .trim_matches('/')
+        .to_string())
+}
+
+fn dockerfile_path(ctx: &Context, app: &AppName) -> Result<String> {
+    Ok(property(ctx, "builder-dockerfile", app, "dockerfile-path")?
+        .unwrap_or_else(|| "Dockerfile".into()))
+}
+
+/// `path` of the build root, as a path of the commit.
+fn in_build_dir(build_dir: &str, path: &str) -> String {
+    if build_dir.is_empty() {
+        path.to_string()
+    } else {
+        format!("{build_dir}/{path}")
+    }
 }
 
 /// App value, else global value.
@@ -108,9 +297,12 @@ fn build_and_release(
             "Builder {selected} is not available: berth builds apps from a Dockerfile (builder:set {app} selected dockerfile)"
         )));
     }
-    let dockerfile = property(ctx, "builder-dockerfile", &app, "dockerfile-path")?
-        .unwrap_or_else(|| "Dockerfile".into());
-    if repo.file(commit, &dockerfile)?.is_none() {
+    let dockerfile = dockerfile_path(ctx, &app)?;
+    let build_dir = build_dir(ctx, &app)?;
+    if repo
+        .file(commit, &in_build_dir(&build_dir, &dockerfile))?
+        .is_none()
+    {
         return Err(Error::fail(format!(
             "No {dockerfile} found in {}: berth builds apps from a Dockerfile",
             &sha[..7.min(sha.len())]
@@ -141,7 +333,7 @@ fn build_and_release(
     let mut labels = labels;
     labels.extend(options.labels);
     let request = BuildRequest {
-        context: repo.tree_tar(commit)?,
+        context: repo.tree_tar(commit, &build_dir)?,
         dockerfile,
         tag: format!("{image}:{tag}"),
         labels,
@@ -222,8 +414,10 @@ fn stage_release_files(
     commit: git2::Oid,
     tag: &str,
 ) -> Result<()> {
+    let build_dir = build_dir(ctx, app)?;
     let path_of = |plugin: &str, key: &str, default: &str| -> Result<String> {
-        Ok(property(ctx, plugin, app, key)?.unwrap_or_else(|| default.into()))
+        let path = property(ctx, plugin, app, key)?.unwrap_or_else(|| default.into());
+        Ok(in_build_dir(&build_dir, &path))
     };
     let procfile = repo.file(commit, &path_of("ps", "procfile-path", "Procfile")?)?;
     if let Some(bytes) = &procfile {

@@ -228,10 +228,24 @@ fn prepare_repo(ctx: &Context, path: &GitPath) -> Result<(AppName, std::path::Pa
 /// Age past which a ref lock file is a crash's leftover.
 const STALE_REF_LOCK: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Ref locks modified before this are leftovers: older than
+/// [`STALE_REF_LOCK`], or (under `berth server`) older than the server
+/// itself — a lock the previous boot's push held when the platform was
+/// killed, which no process of this boot can still own.
+fn stale_ref_lock_cutoff() -> std::time::SystemTime {
+    let now = std::time::SystemTime::now();
+    let by_age = now.checked_sub(STALE_REF_LOCK).unwrap_or(now);
+    let started = std::env::var(crate::runtime_dir::SERVER_STARTED_VAR)
+        .ok()
+        .and_then(|secs| secs.parse().ok())
+        .map(|secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    started.map_or(by_age, |started| by_age.max(started))
+}
+
 fn serve_git(ctx: &Context, path: &GitPath, service: &str) -> Result<()> {
     let (app, dir) = prepare_repo(ctx, path)?;
     if service == "receive-pack" {
-        let removed = AppRepo::remove_stale_ref_locks(&dir, STALE_REF_LOCK)?;
+        let removed = AppRepo::remove_stale_ref_locks(&dir, stale_ref_lock_cutoff())?;
         if removed > 0 {
             ctx.out.warn(format!(
                 "Removed {removed} ref lock file(s) an interrupted push left in {app}"

@@ -7,7 +7,9 @@
 //! them (`<app>.<type>.<n>`, `com.dokku.*`) and sit on berth's network.
 //!
 //! Triggers answered: `release-and-deploy`, `deploy`, `app-restart`,
-//! `scheduler-stop`, `pre-delete`, `post-app-rename-setup`, `post-app-rename`.
+//! `scheduler-stop`, `pre-delete`, `post-app-rename-setup`, `post-app-rename`,
+//! and `docker-args-process-deploy` (`--init=false` when the
+//! `init-process` property says so).
 
 mod health;
 mod orphans;
@@ -25,19 +27,36 @@ use crate::context::Context;
 use crate::dynos::{self as state, Dyno};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::plugins::Plugin;
+use crate::plugins::{Command, Plugin};
 use crate::store::Scope;
 use crate::store::lock::{DeployLock, DeployLockStatus};
 
 pub static PLUGIN: Plugin = Plugin {
     name: "scheduler-docker-local",
     description: "Manage the docker-local scheduler integration for an app",
-    default_command: None,
-    commands: &[],
+    default_command: Some("scheduler-docker-local:report"),
+    commands: &[
+        Command {
+            name: "scheduler-docker-local:report",
+            usage: "[<app>|--global] [<flag>]",
+            description: "Displays a scheduler-docker-local report for one or more apps",
+            run: properties::report,
+        },
+        Command {
+            name: "scheduler-docker-local:set",
+            usage: "[<app>|--global] <key> (<value>)",
+            description: "Set or clear a scheduler-docker-local property for an app or globally",
+            run: properties::set,
+        },
+    ],
     triggers: &[
         ("app-restart", trigger_app_restart),
         ("checks-run", trigger_checks_run),
         ("deploy", trigger_deploy),
+        (
+            "docker-args-process-deploy",
+            properties::trigger_docker_args,
+        ),
         ("deployed-app-image-tag", trigger_deployed_app_image_tag),
         ("post-app-rename", trigger_post_app_rename),
         ("post-app-rename-setup", trigger_post_app_rename_setup),

@@ -1,11 +1,85 @@
 //! The scheduler's per-app settings, read from the store: stop timeout,
-//! restart policy, the web process's port.
+//! restart policy, the web process's port; and its own properties
+//! (`scheduler-docker-local:set`): `init-process` (default `true`: the
+//! engine's init reaps zombies) and `parallel-schedule-count` (stored and
+//! reported; berth starts a deploy's containers one after another).
 
 use crate::app_name::AppName;
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::engine::models::{RestartPolicy, RestartPolicyNameEnum};
 use crate::error::{Error, Result};
+use crate::property_set::{self, Property, Reach};
+use crate::report::{self, ReportSpec, Rows};
+
+const PLUGIN: &str = "scheduler-docker-local";
+
+const PROPERTIES: &[Property] = &[
+    Property {
+        name: "init-process",
+        reach: Reach::AppAndGlobal,
+        validate: Some(boolean),
+    },
+    Property {
+        name: "parallel-schedule-count",
+        reach: Reach::AppAndGlobal,
+        validate: Some(positive_count),
+    },
+];
+
+const LAYERED: &[(&str, &str)] = &[("init-process", "true"), ("parallel-schedule-count", "1")];
+
+fn boolean(value: &str) -> Result<()> {
+    match value {
+        "true" | "false" => Ok(()),
+        _ => Err(Error::fail(format!(
+            "Invalid value {value}: use true or false"
+        ))),
+    }
+}
+
+fn positive_count(value: &str) -> Result<()> {
+    match value.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(()),
+        _ => Err(Error::fail(format!(
+            "Invalid value {value}: parallel-schedule-count is a whole number of 1 or more"
+        ))),
+    }
+}
+
+pub(super) fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
+    property_set::run(ctx, PLUGIN, PROPERTIES, args)
+}
+
+pub(super) fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let spec = ReportSpec {
+        command: "scheduler-docker-local:report",
+        title: PLUGIN,
+        legacy_keys: true,
+    };
+    report::run(ctx, &spec, args, |target| match target {
+        report::Target::App(app) => {
+            let mut rows = Rows::new();
+            for (key, default) in LAYERED {
+                let values = ctx.store.layered_property(PLUGIN, app, key)?;
+                rows.extend(report::layered_rows(PLUGIN, key, &values, default));
+            }
+            Ok(rows)
+        }
+        report::Target::Global => report::global_rows(ctx, PLUGIN, LAYERED),
+    })
+}
+
+/// `docker-args-process-deploy APP ...`: `--init=false` when the app's
+/// `init-process` is `false` (berth's containers otherwise run with init).
+pub(super) fn trigger_docker_args(ctx: &Context, args: &[String]) -> Result<String> {
+    let app = ctx.existing_app(args.first().map(String::as_str))?;
+    let init = ctx.store.app_property(PLUGIN, &app, "init-process")?;
+    Ok(match init.as_deref() {
+        Some("false") => "--init=false".into(),
+        _ => String::new(),
+    })
+}
 
 /// The web port when nothing says otherwise (Dokku's).
 pub(super) const DEFAULT_WEB_PORT: u16 = 5000;
