@@ -143,7 +143,11 @@ pub fn run(words: &[String]) -> i32 {
 
 fn run_from(words: &[String], entry: Entry) -> i32 {
     let inv = Invocation::parse(words);
-    let ctx = Context::new(Store::from_env(), inv.flags.clone());
+    let store = Store::from_env();
+    let mut flags = inv.flags.clone();
+    // `trace:on` stays on until `trace:off`, as Dokku's dokkurc file.
+    flags.trace |= crate::plugins::standard::trace_is_on(&store);
+    let ctx = Context::new(store, flags);
     let result = match &inv.command {
         None => crate::help::print_help(&ctx, false),
         Some(command) => {

@@ -122,6 +122,13 @@ impl Engine {
         })
     }
 
+    /// The engine's version (`29.0.1`).
+    pub fn version(&self) -> Result<String> {
+        self.block_on(self.docker.version())
+            .map(|v| v.version.unwrap_or_default())
+            .map_err(|e| engine_error("Unable to ask the engine its version", e))
+    }
+
     pub fn tag(&self, image: &str, repo: &str, tag: &str) -> Result<()> {
         let options = TagImageOptions {
             repo: Some(repo.to_string()),
@@ -176,6 +183,26 @@ impl Engine {
                 e,
             )
         })
+    }
+
+    /// Ids of the untagged (dangling) images carrying every `key=value`
+    /// label given.
+    pub fn dangling_images(&self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
+        let filters = HashMap::from([
+            ("dangling".to_string(), vec!["true".to_string()]),
+            (
+                "label".to_string(),
+                labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            ),
+        ]);
+        let options = bollard::query_parameters::ListImagesOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let images = self
+            .block_on(self.docker.list_images(Some(options)))
+            .map_err(|e| engine_error("Unable to list images", e))?;
+        Ok(images.into_iter().map(|i| i.id).collect())
     }
 
     /// Names (`repo:tag`) of the images whose repository is `repo`.

@@ -86,6 +86,7 @@ pub static CORE: &[&Plugin] = &[
     &scheduler_docker_local::PLUGIN,
     &ssh_keys::PLUGIN,
     &storage::PLUGIN,
+    &standard::TRACE,
 ];
 
 pub fn find_plugin(name: &str) -> Option<&'static Plugin> {

@@ -25,5 +25,6 @@ mod ssh_deploy;
 mod ssh_keys;
 mod ssh_limits;
 mod ssh_server;
+mod standard;
 mod storage;
 mod tls;
