@@ -78,6 +78,11 @@ impl Invocation {
 /// this binary) it deploys what was pushed: `git-hook <app>`, the app being
 /// the repository git runs the hook in.
 pub fn main() -> i32 {
+    // Run by git:sync's git as its GIT_SSH.
+    if let Some(dir) = std::env::var_os(crate::plugins::git::remote::SSH_WRAPPER_ENV) {
+        let args = std::env::args_os().skip(1).collect();
+        return crate::plugins::git::remote::ssh_wrapper(std::path::Path::new(&dir), args);
+    }
     let invoked_as = std::env::args_os()
         .next()
         .map(std::path::PathBuf::from)

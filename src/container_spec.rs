@@ -139,10 +139,13 @@ impl ContainerSpec {
     /// plugin's host folders need the admin's host-mounts class, as its
     /// `-v` options would.
     fn mounts(&self, ctx: &Context) -> Result<RunOptions> {
-        let answers = ctx.fire_each(
-            "storage-app-mounts",
-            &[self.app.as_str(), self.role.phase()],
-        )?;
+        // A deploy container names its process type, so an attachment made
+        // for another type (`storage:mount --process-type`) stays out.
+        let mut args = vec![self.app.as_str(), self.role.phase()];
+        if let Role::Deploy(dyno) = &self.role {
+            args.push(&dyno.kind);
+        }
+        let answers = ctx.fire_each("storage-app-mounts", &args)?;
         let allowed = docker_args::allowed_classes(ctx)?;
         let mut mounts = RunOptions::default();
         for (origin, text) in answers {

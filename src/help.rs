@@ -16,7 +16,7 @@ pub fn print_help(ctx: &Context, all: bool) -> Result<()> {
     ctx.out.line("")?;
     ctx.out.line("Commands:")?;
     ctx.out.line("")?;
-    let platform = commands::PLATFORM.iter();
+    let platform = commands::platform();
     let mut rows: Vec<Vec<String>> = if all {
         CORE.iter()
             .flat_map(|p| p.commands.iter())

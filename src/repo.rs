@@ -88,6 +88,18 @@ impl AppRepo {
             .map_err(|e| Error::fail(format!("Unable to find revision {rev}: {}", e.message())))
     }
 
+    /// The first line of `commit`'s message.
+    pub fn summary(&self, commit: Oid) -> String {
+        self.repo
+            .find_commit(commit)
+            .ok()
+            .and_then(|c| {
+                c.summary_bytes()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+            })
+            .unwrap_or_default()
+    }
+
     /// The contents of the file at `path` in `commit`, if it is a file there.
     pub fn file(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>> {
         let tree = self.tree(commit)?;

@@ -143,7 +143,8 @@ pub fn run(
     }
     let apps = match app {
         Some(name) => vec![ctx.existing_app(Some(&name))?],
-        None => ctx.store.apps()?,
+        // A user key sees the apps its access lists give it, as apps:list.
+        None => crate::access::usable_apps(ctx, ctx.store.apps()?)?,
     };
     if apps.is_empty() {
         return ctx.out.warn("You haven't deployed any applications yet");
@@ -192,15 +193,22 @@ fn print_rows(ctx: &Context, spec: &ReportSpec, subject: &str, rows: &Rows) -> R
         .unwrap_or(0)
         .max(31);
     for (flag, value) in rows {
-        let key = format!("{}:", label(flag));
+        let key = format!("{}:", label(spec, flag));
         ctx.out.verbose(format!("{key:<width$}{value}"))?;
     }
     Ok(())
 }
 
-/// `--app-deploy-source` → `App deploy source`.
-fn label(flag: &str) -> String {
-    let words = flag.trim_start_matches("--").replace(['-', '.'], " ");
+/// `--app-deploy-source` → `App deploy source`. Dokku's resource report
+/// drops its prefix and keeps the case: `--resource-web.limit.memory` →
+/// `web limit memory`.
+fn label(spec: &ReportSpec, flag: &str) -> String {
+    let bare = flag.trim_start_matches("--");
+    if spec.title == "resource" {
+        let bare = bare.strip_prefix("resource-").unwrap_or(bare);
+        return bare.replace(['-', '.'], " ");
+    }
+    let words = bare.replace(['-', '.'], " ");
     let mut chars = words.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -228,8 +236,20 @@ mod tests {
 
     #[test]
     fn labels_follow_dokku() {
-        assert_eq!(label("--app-deploy-source"), "App deploy source");
-        assert_eq!(label("--status-web.1"), "Status web 1");
+        let spec = |title| ReportSpec {
+            command: "x:report",
+            title,
+            legacy_keys: false,
+        };
+        assert_eq!(
+            label(&spec("app"), "--app-deploy-source"),
+            "App deploy source"
+        );
+        assert_eq!(label(&spec("ps"), "--status-web.1"), "Status web 1");
+        assert_eq!(
+            label(&spec("resource"), "--resource-web.limit.memory-swap"),
+            "web limit memory swap"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::mounts::VolumeSource;
 use super::run::RunOption;
 use crate::engine::models::{
     ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkingConfig,
+    PortBinding,
 };
 use crate::error::{Error, Result};
 use crate::host_path::HostPath;
@@ -32,6 +33,17 @@ pub(super) fn apply_run_option(
         RunOption::Workdir(dir) => body.working_dir = Some(dir.clone()),
         RunOption::StopSignal(signal) => body.stop_signal = Some(signal.clone()),
         RunOption::StopTimeout(seconds) => body.stop_timeout = Some(*seconds),
+        RunOption::Publish(port) => {
+            push(&mut body.exposed_ports, port.clone());
+            let binding = PortBinding {
+                host_ip: None,
+                host_port: Some(String::new()),
+            };
+            host_config(body)
+                .port_bindings
+                .get_or_insert_with(HashMap::new)
+                .insert(port.clone(), Some(vec![binding]));
+        }
         option => apply_host_option(option, host_config(body), to_host)?,
     }
     Ok(())
@@ -121,6 +133,7 @@ fn apply_host_option(
         | RunOption::Workdir(_)
         | RunOption::StopSignal(_)
         | RunOption::StopTimeout(_)
+        | RunOption::Publish(_)
         | RunOption::Network(_)
         | RunOption::NetworkAlias(_) => {
             unreachable!("applied to the container body, not its host config")
@@ -218,6 +231,21 @@ mod tests {
         assert_eq!(labels["d"], "e=f");
         assert!(error("--label com.dokku.app-name=x").contains("berth's own"));
         assert!(error("-l dokku").contains("berth's own"));
+    }
+
+    #[test]
+    fn publish_takes_a_container_port_only() {
+        let body = applied("-p 5000 --publish 53/udp");
+        assert_eq!(
+            body.exposed_ports,
+            Some(vec!["5000/tcp".to_string(), "53/udp".to_string()])
+        );
+        let bindings = body.host_config.unwrap().port_bindings.unwrap();
+        let binding = &bindings["5000/tcp"].as_ref().unwrap()[0];
+        assert_eq!(binding.host_port.as_deref(), Some(""));
+        assert_eq!(binding.host_ip, None);
+        assert!(error("-p 8080:5000").contains("a container port"));
+        assert!(error("-p 5000/sctp").contains("a container port"));
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub(super) enum RunOption {
     /// `--network NAME`: joined besides berth's network.
     Network(String),
     NetworkAlias(String),
+    /// `-p PORT[/PROTO]`: the container port published on a random host
+    /// port of every interface (network:set bind-all-interfaces).
+    Publish(String),
     GroupAdd(String),
     Sysctl(String, String),
     CapAdd(String),
@@ -266,6 +269,19 @@ fn parse_run_option(words: &mut Words, flag: Flag, allowed: &[OptionClass]) -> R
         }
         "--network-alias" | "--net-alias" => {
             RunOption::NetworkAlias(non_empty(name, words.value(&flag)?)?)
+        }
+        "-p" | "--publish" => {
+            let value = words.value(&flag)?;
+            let (port, proto) = value.split_once('/').unwrap_or((&value, "tcp"));
+            let valid = port.parse::<u16>().is_ok_and(|p| p > 0) && matches!(proto, "tcp" | "udp");
+            if !valid {
+                return Err(bad_value(
+                    name,
+                    &value,
+                    "a container port (PORT or PORT/udp), published on a random host port",
+                ));
+            }
+            RunOption::Publish(format!("{port}/{proto}"))
         }
         "--group-add" => RunOption::GroupAdd(non_empty(name, words.value(&flag)?)?),
         "--sysctl" => {
@@ -541,11 +557,9 @@ mod tests {
 
     #[test]
     fn unknown_and_malformed_options_are_refused() {
-        assert_eq!(
-            error("--publish 80:80"),
-            "Unsupported docker option --publish"
-        );
-        assert_eq!(error("-p=80:80"), "Unsupported docker option -p");
+        // Only a container port is published (on a random host port).
+        assert!(error("--publish 80:80").contains("expected a container port"));
+        assert!(error("-p=127.0.0.1:80:80").contains("expected a container port"));
         assert_eq!(error("-it"), "Unsupported docker option -it");
         assert!(error("--entrypoint /bin/sh").contains("Procfile command"));
         assert_eq!(

@@ -28,7 +28,10 @@ use crate::error::{Error, Result};
 
 pub use attach::StdStream;
 pub use bollard::models;
-pub use network::{AppNetwork, NETWORK_ENV, Repair, app_network};
+pub use network::{
+    AppNetwork, MANAGED_LABEL, NETWORK_ENV, NetworkInfo, Repair, app_network,
+    is_valid_name as is_valid_network_name,
+};
 
 /// What a build needs: the context as a tar, and how to tag and label it.
 pub struct BuildRequest {
@@ -183,6 +186,68 @@ impl Engine {
                 e,
             )
         })
+    }
+
+    /// Loads a `docker image save` archive read from `reader` (streamed,
+    /// never held whole), refusing one larger than `limit` bytes. Returns
+    /// the engine's messages (`Loaded image: name:tag`).
+    pub fn load_image(
+        &self,
+        mut reader: impl std::io::Read + Send + 'static,
+        limit: u64,
+    ) -> Result<Vec<String>> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(8);
+        let reading = std::thread::spawn(move || {
+            let mut total = 0u64;
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                let chunk = match reader.read(&mut buffer) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                        return Err(Error::fail(format!(
+                            "Unable to read the image archive: {e}"
+                        )));
+                    }
+                };
+                total += chunk as u64;
+                if total > limit {
+                    let _ = tx.blocking_send(Err(std::io::Error::other("too large")));
+                    return Err(Error::fail(format!(
+                        "The image archive is larger than {}",
+                        crate::bounded::human(limit)
+                    )));
+                }
+                let bytes = bytes::Bytes::copy_from_slice(&buffer[..chunk]);
+                if tx.blocking_send(Ok(bytes)).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let options = bollard::query_parameters::ImportImageOptionsBuilder::new()
+            .quiet(true)
+            .build();
+        let loaded = self.block_on(async {
+            let mut stream = self.docker.import_image_stream(options, body, None);
+            let mut messages = Vec::new();
+            while let Some(item) = stream.next().await {
+                let info = item.map_err(|e| engine_error("Unable to load the image", e))?;
+                if let Some(text) = info.stream.or(info.status) {
+                    messages.push(text.trim().to_string());
+                }
+            }
+            Ok::<_, Error>(messages)
+        });
+        let read = reading
+            .join()
+            .unwrap_or_else(|_| Err(Error::fail("The image reader panicked")));
+        // A refused archive explains itself better than the engine does.
+        read?;
+        loaded
     }
 
     /// Ids of the untagged (dangling) images carrying every `key=value`

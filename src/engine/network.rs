@@ -40,7 +40,7 @@ pub fn app_network() -> String {
 }
 
 /// Docker's rule for object names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn is_valid_name(name: &str) -> bool {
+pub fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
@@ -229,6 +229,117 @@ impl Engine {
                     "Unable to move container {} off network {}",
                     short(container),
                     short(from)
+                ),
+                e,
+            )),
+        }
+    }
+}
+
+/// The label `network:create` puts on the networks it makes, as Dokku
+/// does: `com.dokku.network-name=<name>`.
+pub const MANAGED_LABEL: &str = "com.dokku.network-name";
+
+/// A network as `network:list` and `network:info` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInfo {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub driver: String,
+    pub scope: String,
+    pub internal: bool,
+    pub ipv6: bool,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl NetworkInfo {
+    /// Made by `network:create` (Dokku's label) or berth's own apps'
+    /// network.
+    pub fn dokku_managed(&self) -> bool {
+        self.labels.contains_key(MANAGED_LABEL) || self.labels.contains_key(LABEL)
+    }
+}
+
+impl From<bollard::models::Network> for NetworkInfo {
+    fn from(n: bollard::models::Network) -> NetworkInfo {
+        NetworkInfo {
+            id: n.id.unwrap_or_default(),
+            name: n.name.unwrap_or_default(),
+            created: n.created.unwrap_or_default(),
+            driver: n.driver.unwrap_or_default(),
+            scope: n.scope.unwrap_or_default(),
+            internal: n.internal.unwrap_or(false),
+            ipv6: n.enable_ipv6.unwrap_or(false),
+            labels: n.labels.unwrap_or_default().into_iter().collect(),
+        }
+    }
+}
+
+impl Engine {
+    /// Every network of the engine, sorted by name.
+    pub fn list_networks(&self) -> Result<Vec<NetworkInfo>> {
+        let networks = self
+            .block_on(self.docker.list_networks(None::<ListNetworksOptions>))
+            .map_err(|e| engine_error("Unable to list networks", e))?;
+        let mut networks: Vec<NetworkInfo> = networks.into_iter().map(NetworkInfo::from).collect();
+        networks.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(networks)
+    }
+
+    /// The network called exactly `name` (not an id or a prefix of one).
+    pub fn network(&self, name: &str) -> Result<Option<NetworkInfo>> {
+        Ok(self.list_networks()?.into_iter().find(|n| n.name == name))
+    }
+
+    /// Creates an attachable bridge network labelled as Dokku labels the
+    /// networks of `network:create`.
+    pub fn create_managed_network(&self, name: &str) -> Result<()> {
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            attachable: Some(true),
+            labels: Some(HashMap::from([(MANAGED_LABEL.into(), name.into())])),
+            ..Default::default()
+        };
+        self.block_on(self.docker.create_network(request))
+            .map(drop)
+            .map_err(|e| engine_error(&format!("Unable to create network {name}"), e))
+    }
+
+    /// Removes the network `id`; the engine refuses while containers are
+    /// attached, and says so.
+    pub fn remove_network(&self, id: &str, name: &str) -> Result<()> {
+        self.block_on(self.docker.remove_network(id))
+            .map_err(|e| engine_error(&format!("Unable to destroy network {name}"), e))
+    }
+
+    /// Connects container `id` to `network` with `aliases` (none on the
+    /// default bridge, which refuses them). Already connected counts as
+    /// done.
+    pub fn connect_network_with_aliases(
+        &self,
+        network: &str,
+        id: &str,
+        aliases: &[String],
+    ) -> Result<()> {
+        let endpoint = (!aliases.is_empty() && network != "bridge").then(|| {
+            bollard::models::EndpointSettings {
+                aliases: Some(aliases.to_vec()),
+                ..Default::default()
+            }
+        });
+        let request = NetworkConnectRequest {
+            container: id.to_string(),
+            endpoint_config: endpoint,
+        };
+        match self.block_on(self.docker.connect_network(network, request)) {
+            Ok(()) => Ok(()),
+            Err(e) if is_already_connected(&e) => Ok(()),
+            Err(e) => Err(engine_error(
+                &format!(
+                    "Unable to connect container {} to network {network}",
+                    short(id)
                 ),
                 e,
             )),

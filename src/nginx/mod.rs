@@ -331,6 +331,65 @@ impl Nginx {
             .is_ok_and(|text| text.contains(&socket))
     }
 
+    /// Set by `nginx:stop` for this boot: the supervisor leaves nginx
+    /// stopped until `nginx:start` (a reboot starts it again, as a stopped
+    /// service does).
+    fn stopped_marker(&self) -> PathBuf {
+        self.runtime.join("stopped")
+    }
+
+    pub fn is_stopped_by_admin(&self) -> bool {
+        self.stopped_marker().exists()
+    }
+
+    /// `nginx:stop`: marks nginx stopped, asks it to finish its requests
+    /// and exit, and waits until it has.
+    pub fn stop(&self) -> Result<()> {
+        runtime_dir::create(&self.runtime)?;
+        write_atomic(&self.stopped_marker(), b"", 0o644)?;
+        self.quit();
+        let started = std::time::Instant::now();
+        while self.master().is_some() {
+            if started.elapsed() > std::time::Duration::from_secs(15) {
+                return Err(Error::fail("nginx did not stop within 15s"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// `nginx:start`: clears the mark; `berth server`'s supervisor starts
+    /// nginx within a second, else (no server runs) it is started here.
+    /// Returns once it serves.
+    pub fn start(&self) -> Result<()> {
+        remove_file(&self.stopped_marker())?;
+        let wait = |limit: u64| {
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_secs(limit) {
+                if self.is_serving() {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            false
+        };
+        if wait(3) {
+            return Ok(());
+        }
+        if self.master().is_none() {
+            // Not ours to wait for: it runs on after this command ends.
+            let _detached = self.spawn()?;
+        }
+        if wait(10) {
+            Ok(())
+        } else {
+            Err(Error::fail(format!(
+                "nginx did not start (see {})",
+                self.dir.join("error.log").display()
+            )))
+        }
+    }
+
     /// Starts nginx in the foreground as a child (for `berth server`).
     /// Call only when [`Nginx::master`] finds none: what a crashed boot
     /// left (pid file, socket) is removed first, or nginx would fail to

@@ -13,17 +13,21 @@ pub mod builder;
 pub mod certs;
 pub mod checks;
 pub mod config;
+pub mod cron;
 pub mod docker_options;
 pub mod domains;
 pub mod events;
 pub mod git;
 pub mod letsencrypt;
 pub mod logs;
+pub mod network;
 pub mod nginx_vhosts;
 pub mod plugin;
 pub mod ports;
 pub mod proxy;
 pub mod ps;
+pub mod repo;
+pub mod resource;
 pub mod run;
 pub mod scheduler;
 pub mod scheduler_docker_local;
@@ -69,6 +73,7 @@ pub static CORE: &[&Plugin] = &[
     &certs::PLUGIN,
     &checks::PLUGIN,
     &config::PLUGIN,
+    &cron::PLUGIN,
     &docker_options::PLUGIN,
     &domains::PLUGIN,
     &run::ENTER,
@@ -76,11 +81,14 @@ pub static CORE: &[&Plugin] = &[
     &git::PLUGIN,
     &letsencrypt::PLUGIN,
     &logs::PLUGIN,
+    &network::PLUGIN,
     &nginx_vhosts::PLUGIN,
     &plugin::PLUGIN,
     &ports::PLUGIN,
     &proxy::PLUGIN,
     &ps::PLUGIN,
+    &repo::PLUGIN,
+    &resource::PLUGIN,
     &run::RUN,
     &scheduler::PLUGIN,
     &scheduler_docker_local::PLUGIN,

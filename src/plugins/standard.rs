@@ -158,27 +158,36 @@ fn cleanup(ctx: &Context, args: Vec<String>) -> Result<()> {
             recorded.extend(dynos::container_id(&ctx.store, &app, &dyno));
         }
     }
-    let labels: Vec<(&str, &str)> = match &app {
-        Some(app) => vec![("com.dokku.app-name", app.as_str())],
-        None => vec![("dokku", "")],
+    // Everything labelled dokku, or (one app named, or a user key that
+    // may use only some apps) app by app.
+    let all = ctx.store.apps()?;
+    let usable = crate::access::usable_apps(ctx, all.clone())?;
+    let scopes: Vec<Vec<(&str, &str)>> = match &app {
+        Some(app) => vec![vec![("com.dokku.app-name", app.as_str())]],
+        None if usable.len() == all.len() => vec![vec![("dokku", "")]],
+        None => usable
+            .iter()
+            .map(|app| vec![("com.dokku.app-name", app.as_str())])
+            .collect(),
     };
     ctx.out.info1("Cleaning up...")?;
-    let mut containers = 0;
-    for summary in engine.containers(&labels)? {
-        let exited = summary
-            .state
-            .as_ref()
-            .is_some_and(|s| matches!(s.to_string().as_str(), "exited" | "dead"));
-        let Some(id) = summary.id else { continue };
-        if exited && !recorded.contains(&id) {
-            engine.remove_container(&id)?;
-            containers += 1;
+    let (mut containers, mut images) = (0, 0);
+    for labels in &scopes {
+        for summary in engine.containers(labels)? {
+            let exited = summary
+                .state
+                .as_ref()
+                .is_some_and(|s| matches!(s.to_string().as_str(), "exited" | "dead"));
+            let Some(id) = summary.id else { continue };
+            if exited && !recorded.contains(&id) {
+                engine.remove_container(&id)?;
+                containers += 1;
+            }
         }
-    }
-    let mut images = 0;
-    for id in engine.dangling_images(&labels)? {
-        engine.remove_image(&id)?;
-        images += 1;
+        for id in engine.dangling_images(labels)? {
+            engine.remove_image(&id)?;
+            images += 1;
+        }
     }
     ctx.out.verbose(format!(
         "Removed {containers} exited container(s) and {images} dangling image(s)"
@@ -193,13 +202,14 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
         Some(name) => vec![ctx.existing_app(Some(name))?],
         None => {
             platform_report(ctx)?;
-            ctx.store.apps()?
+            crate::access::usable_apps(ctx, ctx.store.apps()?)?
         }
     };
     let reports: Vec<&Command> = CORE
         .iter()
         .flat_map(|p| p.commands.iter())
-        .filter(|c| c.name.ends_with(":report"))
+        // `<plugin>:report APP`; not `storage:labels:report ENTRY`.
+        .filter(|c| c.name.ends_with(":report") && c.name.matches(':').count() == 1)
         .collect();
     for app in &apps {
         for command in &reports {

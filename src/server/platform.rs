@@ -1,6 +1,7 @@
 //! What `berth server` runs beside SSH: nginx (started, restarted if it
 //! dies, stopped gracefully on shutdown), the retire loop that stops old
-//! containers when their time has come, the engine watcher
+//! containers when their time has come (and one-off containers past their
+//! TTL), the app.json cron scheduler, the engine watcher
 //! ([`super::events`]), and the restore of every app that should run
 //! (after a reboot, a crash or a new platform container).
 
@@ -98,12 +99,34 @@ impl Platform {
         let reaped = restore.clone();
         threads.push(std::thread::spawn(move || {
             let ctx = Context::new(store, GlobalFlags::default());
+            let mut seconds: u64 = 0;
             while !stop.load(Ordering::Relaxed) {
                 reaped.reap();
                 if let Err(e) = ctx.fire("scheduler-retire", &[]) {
                     eprintln!("{}", crate::output::warning(&format!("retire: {e}")));
                 }
+                // One-off containers past their TTL (Dokku's 5-minute
+                // `ps:retire` cron job, here every RUN_RETIRE_EVERY seconds).
+                if seconds.is_multiple_of(RUN_RETIRE_EVERY)
+                    && let Err(e) = ctx.fire("scheduler-run-retire", &[])
+                {
+                    eprintln!("{}", crate::output::warning(&format!("run retire: {e}")));
+                }
+                seconds += 1;
                 std::thread::sleep(Duration::from_secs(1));
+            }
+        }));
+
+        // The app.json cron tasks, fired by the platform itself: no host
+        // crontab, no shell.
+        let store = ctx.store.clone();
+        let stop = stopping.clone();
+        threads.push(std::thread::spawn(move || {
+            let ctx = Context::new(store, GlobalFlags::default());
+            let mut cron = crate::plugins::cron::Scheduler::start(&ctx, unix_now());
+            while !stop.load(Ordering::Relaxed) {
+                cron.tick(&ctx, unix_now());
+                std::thread::sleep(Duration::from_millis(500));
             }
         }));
 
@@ -139,6 +162,17 @@ impl Platform {
     }
 }
 
+/// How often (in seconds) `berth server` removes one-off containers past
+/// their TTL.
+const RUN_RETIRE_EVERY: u64 = 10;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
 /// Asks our own nginx child to finish its requests and exit (its pid
 /// needs no pid file: it is our child), and kills it if it lingers.
 fn quit_child(child: &mut std::process::Child) {
@@ -161,6 +195,11 @@ fn quit_child(child: &mut std::process::Child) {
 fn supervise_nginx(store: &Store, stopping: &AtomicBool) {
     let nginx = Nginx::new(store);
     while !stopping.load(Ordering::Relaxed) {
+        // nginx:stop: left stopped until nginx:start.
+        if nginx.is_stopped_by_admin() {
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
         if let Some(master) = nginx.master() {
             while !stopping.load(Ordering::Relaxed)
                 && nix::sys::signal::kill(master, None).is_ok()
@@ -179,6 +218,7 @@ fn supervise_nginx(store: &Store, stopping: &AtomicBool) {
                         return;
                     }
                     match child.try_wait() {
+                        Ok(Some(_)) if nginx.is_stopped_by_admin() => break,
                         Ok(Some(status)) => {
                             eprintln!(
                                 "{}",

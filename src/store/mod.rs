@@ -302,10 +302,16 @@ impl Store {
                 Err(e) => return Err(e).at("Unable to list", &base),
             };
             for plugin in plugins {
-                let candidate = plugin
-                    .at("Unable to list", &base)?
-                    .path()
-                    .join(app.as_str());
+                let plugin = plugin.at("Unable to list", &base)?.path();
+                // `data/storage/<name>` holds a storage entry's files, often
+                // named after an app but never the app's: it outlives the
+                // app, as in Dokku. `config/storage/entries` is the entry
+                // registry, whatever app shares its name.
+                let storage = plugin.file_name() == Some("storage".as_ref());
+                if storage && (area == "data" || app.as_str() == "entries") {
+                    continue;
+                }
+                let candidate = plugin.join(app.as_str());
                 if candidate.is_dir() {
                     found.push(candidate);
                 }

@@ -56,3 +56,33 @@ fn set_checks_values_and_properties() {
             .exists()
     );
 }
+
+#[test]
+fn stop_keeps_nginx_down_until_start() {
+    let berth = Berth::new();
+    let server = crate::ssh_server::SshServer::start(&berth);
+    let addr = format!("127.0.0.1:{}", server.http_port());
+    let answers = || crate::source::http_get(&addr, "nothing.invalid", "/").is_ok();
+    let wait_until = |want: bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while answers() != want {
+            assert!(std::time::Instant::now() < deadline, "nginx up: {}", !want);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_until(true);
+    berth
+        .cmd(["nginx:stop"])
+        .succeeds()
+        .stdout_has("Stopping nginx");
+    assert!(!answers());
+    // The server's supervisor leaves it stopped.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!answers());
+    berth
+        .cmd(["nginx:start"])
+        .succeeds()
+        .stdout_has("Starting nginx");
+    wait_until(true);
+    berth.cmd(["nginx:stop", "now"]).fails(1);
+}

@@ -459,6 +459,15 @@ fn access_lists_decide_who_pushes_and_manages_an_app() {
     );
     let listed = server.ssh(["apps:list"]).identity(&ada).succeeds().stdout();
     assert!(listed.contains(&app) && listed.contains(&other), "{listed}");
+    // Reports of every app, and the one report of everything, show only
+    // those apps too.
+    for command in ["apps:report", "report"] {
+        let reported = server.ssh([command]).identity(&mallory).succeeds().stdout();
+        assert!(
+            !reported.contains(&app) && reported.contains(&other),
+            "{command}: {reported}"
+        );
+    }
     // A command naming two apps needs both.
     server
         .ssh(["apps:clone", &app, "stolen-copy"])

@@ -240,3 +240,187 @@ fn snapshot_builder_app_json_and_scheduler_reports() {
             .snapshot(&format!("{plugin}-report-global"));
     }
 }
+
+/// `resource:report` (per process type, Dokku's lower-case labels) and
+/// `logs:report`, for an app, as JSON and `--global`.
+#[test]
+fn snapshot_resource_and_logs_reports() {
+    let berth = Berth::new();
+    let app = crate::source::unique_app("snap");
+    berth.app(&app);
+    berth
+        .cmd(["resource:limit", "--memory", "512", "--cpu", "1", &app])
+        .succeeds();
+    berth
+        .cmd([
+            "resource:reserve",
+            "--process-type",
+            "worker",
+            "--memory",
+            "256m",
+            &app,
+        ])
+        .succeeds();
+    berth
+        .cmd(["resource:limit", "--global", "--memory-swap", "1g"])
+        .succeeds();
+    berth.cmd(["logs:set", &app, "max-size", "20m"]).succeeds();
+    for plugin in ["resource", "logs"] {
+        let command = format!("{plugin}:report");
+        berth
+            .cmd([command.as_str(), &app])
+            .succeeds()
+            .snapshot(&format!("{plugin}-report.local"));
+        berth
+            .cmd([command.as_str(), &app, "--format", "json"])
+            .succeeds()
+            .snapshot_json(&format!("{plugin}-report-json.local"));
+        berth
+            .cmd([command.as_str(), "--global"])
+            .succeeds()
+            .snapshot(&format!("{plugin}-report-global"));
+    }
+}
+
+/// `network:report` in Dokku 0.38's raw/global/computed scheme: an app
+/// (with a network of this run), as JSON, and `--global`.
+#[test]
+fn snapshot_network_reports() {
+    let network = crate::source::unique_app("snapnet");
+    let berth = Berth::new();
+    let app = crate::source::unique_app("snap");
+    berth.app(&app);
+    berth.cmd(["network:create", &network]).succeeds();
+    berth
+        .cmd([
+            "network:set",
+            &app,
+            "attach-post-create",
+            &network,
+            "bridge",
+        ])
+        .succeeds();
+    berth
+        .cmd(["network:set", &app, "static-web-listener", "10.0.0.5:8080"])
+        .succeeds();
+    berth
+        .cmd(["network:set", "--global", "tld", "svc.cluster.local"])
+        .succeeds();
+    berth
+        .cmd(["network:set", "--global", "bind-all-interfaces", "true"])
+        .succeeds();
+    berth
+        .cmd(["network:report", &app])
+        .succeeds()
+        .snapshot("network-report.local");
+    berth
+        .cmd(["network:report", &app, "--format", "json"])
+        .succeeds()
+        .snapshot_json("network-report-json.local");
+    berth
+        .cmd(["network:report", "--global"])
+        .succeeds()
+        .snapshot("network-report-global");
+    berth
+        .cmd(["--force", "network:destroy", &network])
+        .succeeds();
+}
+
+/// Named storage entries: `storage:info --format json`, `storage:list-entries`
+/// (text and JSON), an app's `storage:report` with attachments, and
+/// `storage:report --global`.
+#[test]
+fn snapshot_storage_entries() {
+    let berth = Berth::new();
+    berth.app("snapstore");
+    berth
+        .cmd([
+            "storage:create",
+            "node-js-data",
+            "--mode",
+            "0777",
+            "--chown",
+            "heroku",
+        ])
+        .succeeds();
+    berth
+        .cmd([
+            "storage:create",
+            "uploads",
+            "--reclaim-policy",
+            "Delete",
+            "--label",
+            "tier=web",
+        ])
+        .succeeds();
+    berth
+        .cmd([
+            "storage:mount",
+            "snapstore",
+            "node-js-data",
+            "--container-dir",
+            "/app/storage",
+            "--volume-options",
+            "Z",
+            "--volume-chown",
+            "herokuish",
+            "--volume-subpath",
+            "uploads",
+        ])
+        .succeeds();
+    berth
+        .cmd(["storage:info", "node-js-data", "--format", "json"])
+        .succeeds()
+        .snapshot_json("storage-info-json");
+    berth
+        .cmd(["storage:info", "node-js-data"])
+        .succeeds()
+        .snapshot("storage-info");
+    berth
+        .cmd(["storage:list-entries"])
+        .succeeds()
+        .snapshot("storage-list-entries");
+    berth
+        .cmd(["storage:list-entries", "--format", "json"])
+        .succeeds()
+        .snapshot_json("storage-list-entries-json");
+    berth
+        .cmd(["storage:report", "snapstore"])
+        .succeeds()
+        .snapshot("storage-report-attachments");
+    berth
+        .cmd(["storage:report", "snapstore", "--format", "json"])
+        .succeeds()
+        .snapshot_json("storage-report-attachments-json");
+    berth
+        .cmd(["storage:report", "--global"])
+        .succeeds()
+        .snapshot("storage-report-global");
+}
+
+/// `cron:report` for an app (the task count, `maintenance` in three rows,
+/// the global-only `mailfrom`/`mailto` in two), as JSON and `--global`.
+#[test]
+fn snapshot_cron_reports() {
+    let berth = Berth::new();
+    let app = crate::source::unique_app("cronsnap");
+    berth.app(&app);
+    berth
+        .cmd(["cron:set", &app, "maintenance", "true"])
+        .succeeds();
+    berth
+        .cmd(["cron:set", "--global", "mailto", "ops@example.com"])
+        .succeeds();
+    berth
+        .cmd(["cron:report", &app])
+        .succeeds()
+        .snapshot("cron-report");
+    berth
+        .cmd(["cron:report", &app, "--format", "json"])
+        .succeeds()
+        .snapshot_json("cron-report-json");
+    berth
+        .cmd(["cron:report", "--global"])
+        .succeeds()
+        .snapshot("cron-report-global");
+}

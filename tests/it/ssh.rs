@@ -270,3 +270,39 @@ fn git_reaches_the_server_with_the_helpers() {
         server.log()
     );
 }
+
+#[test]
+fn shell_runs_each_line_as_its_own_command() {
+    let berth = Berth::new();
+    let server = SshServer::start(&berth);
+    let app = crate::source::unique_app("shell");
+    let done = server
+        .ssh(["shell"])
+        .stdin(format!(
+            "apps:create {app}\n\ndokku apps:list\nconfig:set --no-restart {app} 'GREETING=hello world'\nbogus:cmd\nconfig:get {app} GREETING\nexit\napps:destroy --force {app}\n"
+        ))
+        .succeeds();
+    let out = done.stdout();
+    assert!(out.contains(&format!("Creating {app}")), "{out}");
+    assert!(out.contains("hello world\n"), "{out}");
+    // A failing line says so and the shell goes on; `exit` ends it.
+    assert!(
+        done.stderr.contains("is not a dokku command"),
+        "{}",
+        done.stderr
+    );
+    berth.cmd(["apps:exists", &app]).succeeds();
+
+    // Every line is authorised as the key that opened the shell.
+    let user = SshServer::add_key(&berth, "shelluser", "user");
+    let done = server
+        .ssh(["shell"])
+        .identity(&user)
+        .stdin("ssh-keys:add x /dev/null\napps:list\n")
+        .succeeds();
+    assert!(
+        done.stderr.contains("ssh-keys:add requires the admin role"),
+        "{}",
+        done.stderr
+    );
+}

@@ -4,6 +4,7 @@
 //!
 //! Properties: `config/git/<app|--global>/{deploy-branch,rev-env-var,keep-git-dir,source-image}`.
 
+pub mod remote;
 mod sources;
 
 use std::io::BufRead;
@@ -26,6 +27,24 @@ pub static PLUGIN: Plugin = Plugin {
     default_command: None,
     commands: &[
         Command {
+            name: "git:allow-host",
+            usage: "<host>",
+            description: "Adds a host to known_hosts",
+            run: remote::allow_host,
+        },
+        Command {
+            name: "git:auth",
+            usage: "<host> [<username> <password>]",
+            description: "Configures netrc authentication for a given git server",
+            run: remote::auth,
+        },
+        Command {
+            name: "git:auth-status",
+            usage: "<host> [<username> <password>]",
+            description: "Reports whether the netrc entry matches the requested state",
+            run: remote::auth_status,
+        },
+        Command {
             name: "git:from-archive",
             usage: "[--archive-type tar|tar.gz|zip] <app> <archive-path|-->",
             description: "Updates an app's git repository with a given archive file and builds it",
@@ -38,10 +57,28 @@ pub static PLUGIN: Plugin = Plugin {
             run: sources::from_image,
         },
         Command {
+            name: "git:generate-deploy-key",
+            usage: "",
+            description: "Generates a deploy ssh key",
+            run: remote::generate_deploy_key,
+        },
+        Command {
             name: "git:initialize",
             usage: "<app>",
             description: "Initialize a git repository for an app",
             run: initialize,
+        },
+        Command {
+            name: "git:load-image",
+            usage: "[--build-dir DIRECTORY] <app> <docker-image> [<git-username> <git-email>]",
+            description: "Updates an app's git repository with a docker image loaded from stdin",
+            run: sources::load_image,
+        },
+        Command {
+            name: "git:public-key",
+            usage: "",
+            description: "Outputs the dokku public deploy key",
+            run: remote::public_key,
         },
         Command {
             name: "git:report",
@@ -56,10 +93,22 @@ pub static PLUGIN: Plugin = Plugin {
             run: set,
         },
         Command {
+            name: "git:status",
+            usage: "<app>",
+            description: "Show the working tree status for an app",
+            run: status,
+        },
+        Command {
             name: "git:sync",
             usage: "[--build|--build-if-changes] <app> <repository> [<git-ref>]",
             description: "Clone or fetch an app from remote git repo",
             run: sources::sync,
+        },
+        Command {
+            name: "git:unlock",
+            usage: "<app> [--force]",
+            description: "Removes the ref locks an interrupted push left, for a new deployment",
+            run: unlock,
         },
     ],
     triggers: &[
@@ -223,6 +272,40 @@ fn prepare_repo(ctx: &Context, path: &GitPath) -> Result<(AppName, std::path::Pa
     let dir = ctx.store.app_dir(&app);
     AppRepo::init(&dir)?;
     Ok((app, dir))
+}
+
+/// `git:status <app>`: berth's repositories are bare (nothing is checked
+/// out), so the status is the deploy branch and the commit it points at.
+fn status(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let args: crate::args::AppArg = crate::args::parse("git:status", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
+    let branch = deploy_branch(ctx, &app)?;
+    ctx.out.line(format!("On branch {branch}"))?;
+    let head = AppRepo::open(&ctx.store.app_dir(&app)).and_then(|repo| {
+        let commit = repo.commit_id(&format!("refs/heads/{branch}"))?;
+        Ok(format!("{commit} {}", repo.summary(commit)))
+    });
+    match head {
+        Ok(line) => ctx.out.line(line),
+        Err(_) => ctx.out.line("No commits yet"),
+    }
+}
+
+/// `git:unlock <app> [--force]`: removes the ref locks an interrupted push
+/// left (with `--force`, every ref lock, however new).
+fn unlock(ctx: &Context, args: Vec<String>) -> Result<()> {
+    // `--force` is one of Dokku's global flags.
+    let force = ctx.flags.force;
+    let args: crate::args::AppArg = crate::args::parse("git:unlock", &args)?;
+    let app = ctx.existing_app(args.app.as_deref())?;
+    let cutoff = if force {
+        std::time::SystemTime::now() + std::time::Duration::from_secs(1)
+    } else {
+        stale_ref_lock_cutoff()
+    };
+    let removed = AppRepo::remove_stale_ref_locks(&ctx.store.app_dir(&app), cutoff)?;
+    ctx.out
+        .info1(format!("Removed {removed} ref lock file(s) of {app}"))
 }
 
 /// Age past which a ref lock file is a crash's leftover.

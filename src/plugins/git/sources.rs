@@ -44,9 +44,56 @@ fn check_image(image: &str) -> Result<()> {
     }
 }
 
+/// The words of `[--build-dir D] <app> <image> [<user> <email>]` without
+/// the option and its value (the build dir is the image's `WORKDIR`, which
+/// berth already reads the release files from).
+fn image_words(args: &[String]) -> Vec<&String> {
+    let mut words = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--build-dir" {
+            iter.next();
+        } else if !arg.starts_with("--") {
+            words.push(arg);
+        }
+    }
+    words
+}
+
+/// The largest `docker image save` archive `git:load-image` reads.
+const IMAGE_ARCHIVE_LIMIT: u64 = 16 << 30;
+
+/// `git:load-image [--build-dir D] <app> <image> [<user> <email>]`: the
+/// archive on stdin is loaded into the engine (streamed, size-bounded),
+/// then deployed as `git:from-image` deploys the image.
+pub fn load_image(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let words = image_words(&args);
+    let app = ctx.existing_app(words.first().map(|s| s.as_str()))?;
+    let image = words
+        .get(1)
+        .ok_or_else(|| Error::fail("Please specify a docker image"))?;
+    check_image(image)?;
+    let limit = std::env::var("BERTH_IMAGE_ARCHIVE_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(IMAGE_ARCHIVE_LIMIT);
+    ctx.out
+        .info1(format!("Loading image {image} for {app} from stdin"))?;
+    let engine = crate::engine::Engine::connect()?;
+    for message in engine.load_image(std::io::stdin(), limit)? {
+        ctx.out.verbose(message)?;
+    }
+    if engine.image(image)?.is_none() {
+        return Err(Error::fail(format!(
+            "The archive on stdin did not contain {image}"
+        )));
+    }
+    from_image(ctx, args)
+}
+
 /// `git:from-image [--build-dir D] <app> <image> [<user> <email>]`.
 pub fn from_image(ctx: &Context, args: Vec<String>) -> Result<()> {
-    let words: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let words = image_words(&args);
     let app = ctx.existing_app(words.first().map(|s| s.as_str()))?;
     let image = words
         .get(1)
@@ -202,6 +249,7 @@ pub fn sync(ctx: &Context, args: Vec<String>) -> Result<()> {
     let before = repo.commit_id(&format!("refs/heads/{branch}")).ok();
     ctx.out.info1(format!("Syncing {remote} into {app}"))?;
     let status = Process::new("git")
+        .envs(super::remote::fetch_env(&ctx.store))
         .arg("--git-dir")
         .arg(&dir)
         .args(["fetch", "--quiet", "--force", "--"])

@@ -76,6 +76,18 @@ pub static PLUGIN: Plugin = Plugin {
             run: show_config,
         },
         Command {
+            name: "nginx:start",
+            usage: "",
+            description: "Starts the nginx server",
+            run: start,
+        },
+        Command {
+            name: "nginx:stop",
+            usage: "",
+            description: "Stops the nginx server",
+            run: stop,
+        },
+        Command {
             name: "nginx:validate-config",
             usage: "[<app>] [--clean]",
             description: "Validates and optionally cleans up invalid nginx configurations",
@@ -134,13 +146,18 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
         .iter()
         .map(|listener| listener.ip.to_string())
         .collect();
+    // network:set static-web-listener: every upstream is that host:port.
+    let static_listener = ctx
+        .fire("network-get-static-listeners", &[app.as_str(), "web"])?
+        .trim()
+        .to_string();
     let domains = lines(&ctx.fire("domains-list", &[app.as_str()])?);
     if enabled.trim() == "false" {
         ctx.out
             .info1(format!("Nginx support is disabled for app ({app})"))?;
         return clear_config(ctx, app);
     }
-    if ips.is_empty() || domains.is_empty() {
+    if (ips.is_empty() && static_listener.is_empty()) || domains.is_empty() {
         return clear_config(ctx, app);
     }
     let ssl = ctx.fire("certs-exists", &[app.as_str()])?.trim() == "true";
@@ -168,10 +185,13 @@ pub fn build_config(ctx: &Context, app: &AppName) -> Result<()> {
             .iter()
             .any(|u: &serde_json::Value| u["name"] == upstream)
         {
-            let servers: Vec<String> = ips
-                .iter()
-                .map(|ip| format!("{ip}:{container_port}"))
-                .collect();
+            let servers: Vec<String> = if static_listener.is_empty() {
+                ips.iter()
+                    .map(|ip| format!("{ip}:{container_port}"))
+                    .collect()
+            } else {
+                vec![static_listener.clone()]
+            };
             upstreams.push(json!({ "name": upstream, "servers": servers }));
         }
         let redirect = !tls && https_port.is_some();
@@ -497,6 +517,18 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
     property_set::store(ctx, "nginx", &request, |value| {
         properties::check(property, value, request.scope.app())
     })
+}
+
+fn start(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let NoArgs {} = crate::args::parse("nginx:start", &args)?;
+    ctx.out.info1("Starting nginx")?;
+    Nginx::new(&ctx.store).start()
+}
+
+fn stop(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let NoArgs {} = crate::args::parse("nginx:stop", &args)?;
+    ctx.out.info1("Stopping nginx")?;
+    Nginx::new(&ctx.store).stop()
 }
 
 /// `nginx:access-logs` / `nginx:error-logs`: the last 100 lines of the

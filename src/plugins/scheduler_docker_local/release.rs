@@ -174,6 +174,10 @@ fn switch(
     for new in started {
         state::record(&ctx.store, app, &new.dyno, &new.id, &new.ip, release.port)?;
     }
+    // Every new container passed its checks; plugins act before the proxy
+    // switches (network: attach-post-deploy). A failure undoes the switch.
+    let port = release.port.to_string();
+    ctx.fire("core-post-deploy", &[app.as_str(), &port, "", &release.tag])?;
     let promotion = release_files::promote(&ctx.store, app, &release.tag)?;
     if let Err(e) = ctx.fire("proxy-build-config", &[app.as_str()]) {
         promotion.undo(&ctx.store)?;
@@ -231,6 +235,12 @@ fn start_new(
             ip,
         }),
         Err(e) => {
+            // Plugins keep what they need of it first (logs: logs:failed).
+            let failed = [app.as_str(), &id, &dyno.kind, &index, &release.tag];
+            if let Err(kept) = ctx.fire("scheduler-container-failed", &failed) {
+                ctx.out
+                    .warn(format!("Unable to keep the failed output: {kept}"))?;
+            }
             let logs = last_logs(engine, &id);
             engine.remove_container(&id)?;
             if !logs.is_empty() {

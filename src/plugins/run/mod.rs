@@ -1,29 +1,66 @@
-//! Dokku's `run` and `enter` plugins: a one-off container from the current
-//! release, and a command inside a running container.
+//! Dokku's `run` and `enter` plugins: one-off containers from the current
+//! release (attached: `run`; in the background: `run:detached`), the
+//! commands that list, follow, stop and retire them (`containers.rs`), and
+//! a command inside a running dyno (`enter`).
+//!
+//! The containers themselves are made by [`crate::one_off`], the path cron
+//! tasks take too. `berth server` retires the expired ones itself
+//! (`scheduler-run-retire`), no host cron needed.
+
+mod containers;
 
 use std::io::IsTerminal;
 
-use crate::app_name::AppName;
-use crate::app_network;
-use crate::container_spec::{ContainerSpec, Role};
 use crate::context::Context;
 use crate::dynos as state;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::one_off::{self, Kind, OneOff};
 use crate::plugins::{Command, Plugin};
-use crate::procfile::Procfile;
 
 pub static RUN: Plugin = Plugin {
     name: "run",
     description: "Run a one-off process inside a container",
     default_command: None,
-    commands: &[Command {
-        name: "run",
-        usage: "[-e|--env KEY=VALUE] [--no-tty] <app> <cmd>",
-        description: "Run a command in a new container using the current app image",
-        run,
-    }],
-    triggers: &[],
+    commands: &[
+        Command {
+            name: "run",
+            usage: "[-e|--env KEY=VALUE] [--no-tty] [--ttl-seconds SECONDS] <app> <cmd>",
+            description: "Run a command in a new container using the current app image",
+            run,
+        },
+        Command {
+            name: "run:detached",
+            usage: "[-e|-env KEY=VALUE] [--force-tty] [--ttl-seconds SECONDS] <app> <cmd>",
+            description: "Run a command in a new detached container using the current app image",
+            run: run_detached,
+        },
+        Command {
+            name: "run:list",
+            usage: "[--format json|stdout] [<app>]",
+            description: "List all run containers for an app",
+            run: containers::list,
+        },
+        Command {
+            name: "run:logs",
+            usage: "<app|--container CONTAINER> [-h] [-t] [-n num] [-q]",
+            description: "Display recent log output for run containers",
+            run: containers::logs,
+        },
+        Command {
+            name: "run:retire",
+            usage: "",
+            description: "Removes run containers past their TTL",
+            run: containers::retire,
+        },
+        Command {
+            name: "run:stop",
+            usage: "<app|--container CONTAINER>",
+            description: "Stops all run containers for an app or a specified run container",
+            run: containers::stop,
+        },
+    ],
+    triggers: &[("scheduler-run-retire", containers::trigger_run_retire)],
 };
 
 pub static ENTER: Plugin = Plugin {
@@ -40,8 +77,9 @@ pub static ENTER: Plugin = Plugin {
 };
 
 /// `run [-e|--env K=V]… [--no-tty] [--force-tty] [--ttl-seconds N] <app>
-/// [--] <cmd…>`: options come before the app; everything after it is the
-/// command, untouched (its flags, a `--` after the first word).
+/// [--] <cmd…>` (and `run:detached`): options come before the app;
+/// everything after it is the command, untouched (its flags, a `--` after
+/// the first word).
 #[derive(clap::Parser)]
 #[command(disable_help_flag = true)]
 struct RunArgs {
@@ -52,8 +90,8 @@ struct RunArgs {
     no_tty: bool,
     #[arg(long)]
     force_tty: bool,
-    /// Accepted for Dokku's sake; berth's one-off containers end with
-    /// their command.
+    /// Seconds the container may run before `run:retire` (and `berth
+    /// server`) remove it; 24 hours by default.
     #[arg(long, allow_hyphen_values = true)]
     ttl_seconds: Option<String>,
     /// The app, then the command: one list, so that nothing after the app
@@ -62,14 +100,21 @@ struct RunArgs {
     words: Vec<String>,
 }
 
-fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
+/// The checked words of a `run` or `run:detached`.
+struct Request {
+    one_off: OneOff,
+    no_tty: bool,
+    force_tty: bool,
+}
+
+fn parse_run(ctx: &Context, command: &str, args: &[String]) -> Result<Request> {
     let RunArgs {
         env: extra_env,
         no_tty,
         force_tty,
-        ttl_seconds: _,
+        ttl_seconds,
         words,
-    } = crate::args::parse("run", &args)?;
+    } = crate::args::parse(command, args)?;
     if extra_env.iter().any(String::is_empty) {
         return Err(Error::fail("-e needs KEY=VALUE"));
     }
@@ -84,89 +129,61 @@ fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
     if no_tty && force_tty {
         return Err(Error::fail("Cannot specify both --force-tty and --no-tty"));
     }
+    let ttl = one_off::parse_ttl(ttl_seconds.as_deref())?;
     let mut command: Vec<String> = words.collect();
     if command.first().is_some_and(|w| w == "--") {
         command.remove(0);
     }
+    let mut env = Vec::new();
     for pair in &extra_env {
-        if !pair
-            .split_once('=')
-            .is_some_and(|(k, _)| crate::dotenv::is_valid_key(k))
-        {
-            return Err(Error::fail(format!("Invalid env pair: {pair}")));
+        match pair.split_once('=') {
+            Some((k, v)) if crate::dotenv::is_valid_key(k) => {
+                env.push((k.to_string(), v.to_string()));
+            }
+            _ => return Err(Error::fail(format!("Invalid env pair: {pair}"))),
         }
     }
     if !state::is_deployed(&ctx.store, &app)? {
         return Err(Error::fail(format!("App {app} has not been deployed")));
     }
-    let tty = force_tty || (!no_tty && std::io::stdin().is_terminal());
-    let suffix = format!(
-        "{:x}",
-        std::process::id()
-            ^ (std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or_default())
-    );
-    let dyno = format!("run.{suffix}");
-    let mut env = ctx.store.merged_env(&app)?;
-    env.insert("DYNO".into(), dyno.clone());
-    for pair in extra_env {
-        if let Some((k, v)) = pair.split_once('=') {
-            env.insert(k.to_string(), v.to_string());
-        }
-    }
-    let cmd = resolve_command(ctx, &app, command, &env)?;
-    let engine = Engine::connect()?;
-    let spec = ContainerSpec {
-        app: app.clone(),
-        tag: "latest".into(),
-        role: Role::Run {
-            dyno: dyno.clone(),
-            tty,
+    Ok(Request {
+        one_off: OneOff {
+            app,
+            kind: Kind::Run,
+            command,
+            env,
+            ttl,
+            tty: false,
         },
-        cmd,
-        env,
-        restart_policy: None,
-        network: app_network::ensure(ctx, &engine)?.id,
-    };
-    let body = spec.body(ctx)?;
-    let id = engine.create_container(&format!("{app}.{dyno}"), body)?;
-    let result = ctx
-        .fire("post-container-create", &["app", &id, app.as_str(), "run"])
-        .and_then(|_| engine.run_attached(&id, tty));
-    engine.remove_container(&id)?;
-    match result? {
+        no_tty,
+        force_tty,
+    })
+}
+
+fn run(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let Request {
+        mut one_off,
+        no_tty,
+        force_tty,
+    } = parse_run(ctx, "run", &args)?;
+    one_off.tty = force_tty || (!no_tty && std::io::stdin().is_terminal());
+    match one_off.run_attached(ctx)? {
         0 => Ok(()),
         code => Err(Error::Silent(code.clamp(1, 255) as i32)),
     }
 }
 
-/// The command to run: a Procfile type's command when the first word names
-/// one, else the words as given; nothing given runs a shell.
-fn resolve_command(
-    ctx: &Context,
-    app: &AppName,
-    command: Vec<String>,
-    env: &std::collections::BTreeMap<String, String>,
-) -> Result<Option<Vec<String>>> {
-    if command.is_empty() {
-        return Ok(Some(vec!["/bin/bash".into()]));
-    }
-    if command.len() == 1
-        && let Some(text) =
-            crate::release_files::read(&ctx.store, app, None, crate::release_files::PROCFILE)
-        && let Some(line) = Procfile::parse(&text)?.command(&command[0])
-    {
-        ctx.out.info1(format!(
-            "Found '{}' in Procfile, running that command",
-            command[0]
-        ))?;
-        let words = crate::words::split(&crate::words::expand(line, env))
-            .map_err(|e| Error::fail(format!("Invalid Procfile command: {e}")))?;
-        return Ok(Some(words));
-    }
-    Ok(Some(command))
+/// `run:detached`: starts the container and prints its name; no tty
+/// unless `--force-tty`.
+fn run_detached(ctx: &Context, args: Vec<String>) -> Result<()> {
+    let Request {
+        mut one_off,
+        force_tty,
+        ..
+    } = parse_run(ctx, "run:detached", &args)?;
+    one_off.tty = force_tty;
+    let name = one_off.start_detached(ctx)?;
+    ctx.out.line(name)
 }
 
 /// `enter <app> [<type>|<type>.<n>|--container-id <id>] [cmd…]`: the
