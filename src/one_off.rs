@@ -162,6 +162,18 @@ fn suffix() -> String {
     format!("{:x}", std::process::id() ^ nanos)
 }
 
+/// The shell `run` and `enter` open without a command: the scheduler's
+/// `shell` property (app, else global), else `/bin/bash`.
+pub fn app_shell(ctx: &Context, app: &AppName) -> Result<String> {
+    let shell = ctx.fire("scheduler-shell", &[app.as_str()])?;
+    let shell = shell.trim();
+    Ok(if shell.is_empty() {
+        "/bin/bash".into()
+    } else {
+        shell.to_string()
+    })
+}
+
 /// The command to run: a Procfile type's command when the only word names
 /// one, else the words as given; nothing given runs a shell.
 pub fn resolve_command(
@@ -171,7 +183,7 @@ pub fn resolve_command(
     env: &BTreeMap<String, String>,
 ) -> Result<Option<Vec<String>>> {
     if command.is_empty() {
-        return Ok(Some(vec!["/bin/bash".into()]));
+        return Ok(Some(vec![app_shell(ctx, app)?]));
     }
     if command.len() == 1
         && let Some(text) =

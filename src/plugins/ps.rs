@@ -87,6 +87,11 @@ pub static PLUGIN: Plugin = Plugin {
 
 const PROPERTIES: &[Property] = &[
     Property {
+        name: "dockerfile-start-cmd",
+        reach: Reach::AppOnly,
+        validate: None,
+    },
+    Property {
         name: "procfile-path",
         reach: Reach::AppAndGlobal,
         validate: None,
@@ -105,6 +110,13 @@ const PROPERTIES: &[Property] = &[
         name: "skip-deploy",
         reach: Reach::AppAndGlobal,
         validate: Some(validate_bool),
+    },
+    // Buildpack apps' start command: stored and reported for a moved app;
+    // berth's Dockerfile builds read `dockerfile-start-cmd`.
+    Property {
+        name: "start-cmd",
+        reach: Reach::AppOnly,
+        validate: None,
     },
     Property {
         name: "stop-timeout-seconds",
@@ -584,12 +596,21 @@ fn report_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
             "--processes".into(),
             state::dynos(&ctx.store, app)?.len().to_string(),
         ),
-        ("--ps-can-scale".into(), "true".into()),
+        (
+            "--ps-can-scale".into(),
+            (!formation_sets_quantities(ctx, app)).to_string(),
+        ),
         ("--restore".into(), {
             let v = prop(&scope, "restore")?;
             if v.is_empty() { "true".into() } else { v }
         }),
     ];
+    // App-only properties: the raw value and what applies.
+    for key in ["dockerfile-start-cmd", "start-cmd"] {
+        let value = prop(&scope, key)?;
+        rows.push((format!("--ps-{key}"), value.clone()));
+        rows.push((format!("--ps-computed-{key}"), value));
+    }
     for (key, default) in LAYERED {
         let values = ctx.store.layered_property("ps", app, key)?;
         rows.extend(crate::report::layered_rows("ps", key, &values, default));

@@ -141,6 +141,10 @@ fn formation_sets_the_scale() {
         .cmd(["ps:scale", &app, "web=3"])
         .fails(1)
         .stderr_has("its app.json formation sets the quantities");
+    berth
+        .cmd(["ps:report", &app, "--ps-can-scale"])
+        .succeeds()
+        .stdout_is("false\n");
 }
 
 #[test]
@@ -286,4 +290,40 @@ fn properties_set_clear_and_refuse() {
             .join("config/scheduler-docker-local")
             .exists()
     );
+}
+
+#[test]
+fn dockerfile_start_cmd_and_the_schedulers_shell() {
+    let berth = Berth::new();
+    let Deployed { app, .. } = berth.deployed("startcmd");
+    berth
+        .cmd([
+            "ps:set",
+            &app,
+            "dockerfile-start-cmd",
+            "env MESSAGE=from-start-cmd perl /app/server.pl",
+        ])
+        .succeeds();
+    berth
+        .cmd(["ps:report", &app, "--ps-computed-dockerfile-start-cmd"])
+        .succeeds()
+        .stdout_is("env MESSAGE=from-start-cmd perl /app/server.pl\n");
+    berth
+        .cmd(["ps:set", "--global", "dockerfile-start-cmd", "x"])
+        .fails(1)
+        .stderr_has("cannot be specified globally");
+    berth.cmd(["ps:rebuild", &app]).succeeds();
+    assert_eq!(
+        crate::source::web_answer(&berth, &app).1,
+        "from-start-cmd\n"
+    );
+    // run without a command opens the scheduler's shell.
+    berth
+        .cmd(["scheduler:set", &app, "shell", "/bin/sh"])
+        .succeeds();
+    berth
+        .cmd(["run", "--no-tty", &app])
+        .stdin("echo shell=$0\n")
+        .succeeds()
+        .stdout_has("shell=/bin/sh");
 }

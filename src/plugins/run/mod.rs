@@ -257,7 +257,7 @@ fn enter(ctx: &Context, args: Vec<String>) -> Result<()> {
         return Err(Error::fail("Container is not running"));
     }
     let command = if command.is_empty() {
-        vec!["/bin/bash".to_string()]
+        vec![crate::one_off::app_shell(ctx, &app)?]
     } else {
         command
     };

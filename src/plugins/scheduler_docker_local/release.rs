@@ -25,6 +25,10 @@ struct Release {
     policy: RestartPolicy,
     /// The apps' network, by id.
     network: String,
+    /// `ps:set dockerfile-start-cmd`: every process's command, before the
+    /// Procfile's and the image's `CMD` (Dokku's
+    /// `${DOCKERFILE_START_CMD:-$PROCFILE_START_CMD}`).
+    start_cmd: Option<String>,
 }
 
 /// Runs the release `dokku/<app>:<tag>` at the app's scale, without
@@ -50,6 +54,14 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str, only: Option<&str>) -> Re
         env: ctx.store.merged_env(app)?,
         policy: restart_policy(ctx, app)?,
         network: app_network::ensure(ctx, &engine)?.id,
+        start_cmd: ctx
+            .store
+            .property(
+                "ps",
+                &crate::store::Scope::App(app.clone()),
+                "dockerfile-start-cmd",
+            )?
+            .filter(|cmd| !cmd.trim().is_empty()),
     };
     ctx.out
         .info1(format!("Deploying {app} via the docker-local scheduler..."))?;
@@ -261,10 +273,14 @@ fn container_spec(app: &AppName, release: &Release, dyno: &Dyno) -> Result<Conta
     if dyno.kind == "web" {
         env.insert("PORT".into(), release.port.to_string());
     }
-    let cmd = match release.procfile.command(&dyno.kind) {
+    let cmd = match release
+        .start_cmd
+        .as_deref()
+        .or(release.procfile.command(&dyno.kind))
+    {
         Some(command) => {
             let words = crate::words::split(&crate::words::expand(command, &env)).map_err(|e| {
-                Error::fail(format!("Invalid Procfile command for {}: {e}", dyno.kind))
+                Error::fail(format!("Invalid start command for {}: {e}", dyno.kind))
             })?;
             Some(words)
         }
