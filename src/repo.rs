@@ -3,8 +3,17 @@
 //!
 //! The pre-receive hook is a symlink to the berth binary itself, so a push
 //! runs berth with argv only: no hook script, no shell.
+//!
+//! Ownership: on a Dokku host the repositories belong to the `dokku` user
+//! while berth may run as root. git's and libgit2's "dubious ownership"
+//! checks would then refuse them, so berth makes its own check instead
+//! ([`check_owner`]: the repository is the running user's, root's or the
+//! state user's) and tells git the repository is safe (`git_in`).
 
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Once;
 
 use git2::{ObjectType, Oid, Repository, RepositoryInitOptions, TreeWalkMode, TreeWalkResult};
 
@@ -12,6 +21,49 @@ use crate::error::{Error, IoContext, Result};
 
 pub struct AppRepo {
     repo: Repository,
+}
+
+/// `git` for the app repository at `dir`, which [`check_owner`] allows:
+/// `-c safe.directory=<dir>` (command-line configuration is one git
+/// honours for it), so a repository of the state user works for root.
+pub fn git_in(dir: &Path) -> Result<std::process::Command> {
+    check_owner(dir)?;
+    let mut setting = OsString::from("safe.directory=");
+    setting.push(dir);
+    let mut git = std::process::Command::new("git");
+    git.arg("-c").arg(setting);
+    Ok(git)
+}
+
+/// berth's ownership check, in place of libgit2's and git's: the
+/// repository folder belongs to the running user, root or the state user.
+fn check_owner(dir: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        // A repository about to be made (or missing: opening says so).
+        return Ok(());
+    };
+    let owner = meta.uid();
+    let me = nix::unistd::geteuid().as_raw();
+    let state = crate::store::atomic::state_owner().map(|(uid, _)| uid.as_raw());
+    if owner == me || owner == 0 || Some(owner) == state {
+        Ok(())
+    } else {
+        Err(Error::fail(format!(
+            "Refusing the repository {}: it belongs to uid {owner}, not to berth or the state user",
+            dir.display()
+        )))
+    }
+}
+
+/// libgit2's own owner check off, once: [`check_owner`] is made instead.
+fn trust_checked_owners() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: called before any repository is opened by this process's
+        // threads that could race it (Once), and only for repositories
+        // check_owner accepted.
+        let _ = unsafe { git2::opts::set_verify_owner_validation(false) };
+    });
 }
 
 impl AppRepo {
@@ -68,6 +120,8 @@ impl AppRepo {
     }
 
     pub fn open(dir: &Path) -> Result<AppRepo> {
+        check_owner(dir)?;
+        trust_checked_owners();
         // Inside a pre-receive hook the pushed objects are still quarantined;
         // git tells where through the environment.
         let repo = if std::env::var_os("GIT_QUARANTINE_PATH").is_some() {

@@ -6,8 +6,6 @@
 //! Dokku's builders keep their cache) and removes the app's dangling build
 //! images; the engine's layer cache is shared by every app and left alone.
 
-use std::process::Command as Process;
-
 use crate::args::AppArg;
 use crate::context::Context;
 use crate::engine::Engine;
@@ -41,9 +39,10 @@ fn gc(ctx: &Context, args: Vec<String>) -> Result<()> {
     let _lock = ctx.deploy_lock(&app)?;
     ctx.out
         .info1(format!("Collecting garbage in {app}'s repository"))?;
-    let status = Process::new("git")
+    let dir = ctx.store.app_dir(&app);
+    let status = crate::repo::git_in(&dir)?
         .arg("--git-dir")
-        .arg(ctx.store.app_dir(&app))
+        .arg(&dir)
         .args(["gc", "--aggressive", "--quiet"])
         .status()
         .map_err(|e| Error::fail(format!("Unable to run git gc: {e}")))?;

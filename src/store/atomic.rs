@@ -28,7 +28,7 @@ pub const STATE_USER_ENV: &str = "BERTH_STATE_USER";
 /// host that has the state user (Dokku runs its commands as `dokku`, and
 /// its plugins write with `sudo -u dokku`); `None` leaves files to
 /// whoever writes them. Looked up once per process.
-fn state_owner() -> Option<(Uid, Gid)> {
+pub fn state_owner() -> Option<(Uid, Gid)> {
     static OWNER: OnceLock<Option<(Uid, Gid)>> = OnceLock::new();
     *OWNER.get_or_init(|| {
         if !Uid::effective().is_root() {

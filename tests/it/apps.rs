@@ -345,6 +345,29 @@ fn state_belongs_to_the_state_user() {
         .stdout_is("9\n");
 }
 
+#[test]
+fn pushed_objects_belong_to_the_state_user() {
+    use std::os::unix::fs::MetadataExt;
+    let berth = Berth::new().with_env("BERTH_STATE_USER", "nobody");
+    let server = crate::ssh_server::SshServer::start(&berth);
+    let deployed = berth.deploy("owned-push").push_ssh(&server);
+    let repo = berth.dokku_root().join(&deployed.app);
+    let mut seen = 0;
+    for part in ["objects", "refs"] {
+        for entry in walk(&repo.join(part)) {
+            let meta = std::fs::symlink_metadata(&entry).unwrap();
+            assert_eq!(
+                meta.uid(),
+                65534,
+                "{} is not the state user's",
+                entry.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 3, "only {seen} objects and refs");
+}
+
 /// Everything under `dir` (not `dir` itself, which the test made).
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();

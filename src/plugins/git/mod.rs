@@ -9,7 +9,6 @@ mod sources;
 
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
-use std::process::Command as Process;
 
 use crate::app_name::{AppName, NO_NAME};
 use crate::args::AppArg;
@@ -253,7 +252,7 @@ fn upload_pack(ctx: &Context, args: Vec<String>) -> Result<()> {
     let app = ctx.existing_app(Some(app.as_str()))?;
     let dir = ctx.store.app_dir(&app);
     ctx.fire("git-pre-pull", &[app.as_str()])?;
-    let status = Process::new("git")
+    let status = crate::repo::git_in(&dir)?
         .arg("upload-pack")
         .arg(&dir)
         .status()
@@ -335,8 +334,35 @@ fn serve_git(ctx: &Context, path: &GitPath, service: &str) -> Result<()> {
             ))?;
         }
     }
+    if service == "receive-pack" && crate::store::atomic::state_owner().is_some() {
+        // git writes the pushed objects and refs as this process's user;
+        // they become the state user's once it is done, as everything
+        // else berth writes (git keeps stdin/stdout: the pack protocol).
+        let status = crate::repo::git_in(&dir)?
+            .arg(service)
+            .arg(&dir)
+            .status()
+            .map_err(|e| Error::fail(format!("Unable to run git {service}: {e}")))?;
+        for part in [
+            "objects",
+            "refs",
+            "logs",
+            "info",
+            "packed-refs",
+            "FETCH_HEAD",
+        ] {
+            let path = dir.join(part);
+            if path.symlink_metadata().is_ok() {
+                crate::store::atomic::give_tree_to_state_user(&path)?;
+            }
+        }
+        return match status.code() {
+            Some(0) => Ok(()),
+            code => Err(Error::Silent(code.unwrap_or(1))),
+        };
+    }
     // exec: git owns stdin/stdout from here (they carry the pack protocol).
-    let err = Process::new("git").arg(service).arg(&dir).exec();
+    let err = crate::repo::git_in(&dir)?.arg(service).arg(&dir).exec();
     Err(Error::fail(format!("Unable to run git {service}: {err}")))
 }
 

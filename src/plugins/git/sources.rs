@@ -3,7 +3,6 @@
 //! deploys it, and only then moves the deploy branch to it.
 
 use std::io::Read;
-use std::process::Command as Process;
 
 use crate::app_name::AppName;
 use crate::context::Context;
@@ -248,7 +247,7 @@ pub fn sync(ctx: &Context, args: Vec<String>) -> Result<()> {
     };
     let before = repo.commit_id(&format!("refs/heads/{branch}")).ok();
     ctx.out.info1(format!("Syncing {remote} into {app}"))?;
-    let status = Process::new("git")
+    let status = crate::repo::git_in(&dir)?
         .envs(super::remote::fetch_env(&ctx.store))
         .arg("--git-dir")
         .arg(&dir)
