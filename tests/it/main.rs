@@ -15,6 +15,7 @@ mod git_sources;
 mod harness;
 mod letsencrypt;
 mod logs;
+mod migration;
 mod network;
 mod nginx;
 mod plugins;

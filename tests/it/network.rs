@@ -7,10 +7,10 @@ use crate::source::{container_of, docker_inspect as inspect, dyno_addr, http_get
 
 /// A network name of this run, removed from the engine when dropped
 /// (declare it before the `Berth`, so the apps' containers go first).
-struct Net(String);
+pub struct Net(pub String);
 
 impl Net {
-    fn new(prefix: &str) -> Net {
+    pub fn new(prefix: &str) -> Net {
         Net(unique_app(prefix))
     }
 }
