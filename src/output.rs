@@ -14,6 +14,23 @@ pub struct Output {
 }
 
 impl Output {
+    /// Dokku's destructive-action prompt: the user must type `name` to
+    /// destroy `what` (`app demo`). Reads one bounded line of stdin; a
+    /// closed or unreadable stdin, or another answer, aborts (exit 1).
+    pub fn confirm(&self, what: &str, name: &str) -> Result<()> {
+        self.warn("WARNING: Potentially Destructive Action")?;
+        self.warn(format!("This command will destroy {what}."))?;
+        self.warn(format!("To proceed, type \"{name}\""))?;
+        self.raw(b"> ")?;
+        let answer = crate::bounded::read_line(io::stdin().lock(), 4096, "the confirmation")
+            .unwrap_or_default();
+        if answer.trim_end_matches(['\n', '\r']) != name {
+            self.stderr("Confirmation did not match test. Aborted.")?;
+            return Err(Error::Silent(1));
+        }
+        Ok(())
+    }
+
     /// A plain line on stdout.
     pub fn line(&self, text: impl AsRef<str>) -> Result<()> {
         write_line(&mut io::stdout().lock(), text.as_ref())

@@ -42,13 +42,20 @@ pub enum Entry {
 /// Dokku's root-only commands (its dispatcher refuses them to the
 /// `dokku` user every SSH command runs as): `plugin:*` but reading the
 /// list, `ssh-keys:add` and `ssh-keys:remove`; berth adds its own:
-/// `ssh-keys:set` (roles), changing access lists, and the audit log.
+/// `ssh-keys:set` (roles), changing access lists, the audit log, and what
+/// acts on the whole installation rather than on an app — the proxy
+/// (`nginx:start/stop`), shared networks (`network:create/destroy`), trace
+/// mode, and the credentials and hosts every `git:sync` uses.
 pub fn needs_admin(command: &str) -> bool {
     match command {
         "plugin:list" | "plugin:installed" | "plugin:help" => false,
         c if c.starts_with("plugin:") => true,
         "ssh-keys:add" | "ssh-keys:remove" | "ssh-keys:set" => true,
         "acl:add" | "acl:remove" => true,
+        "nginx:start" | "nginx:stop" => true,
+        "network:create" | "network:destroy" | "network:rebuildall" => true,
+        "trace:on" | "trace:off" => true,
+        "git:auth" | "git:allow-host" | "git:generate-deploy-key" => true,
         "events" => true,
         c => c.starts_with("events:"),
     }

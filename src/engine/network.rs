@@ -294,6 +294,12 @@ impl Engine {
 
     /// Creates an attachable bridge network labelled as Dokku labels the
     /// networks of `network:create`.
+    /// The lock every process takes before it checks for and creates the
+    /// network `name`, so no two create it.
+    pub fn network_creation_lock(&self, name: &str) -> Result<LockGuard> {
+        LockGuard::acquire(&creation_lock(name))
+    }
+
     pub fn create_managed_network(&self, name: &str) -> Result<()> {
         let request = NetworkCreateRequest {
             name: name.to_string(),

@@ -4,7 +4,6 @@
 //! Properties: `config/apps/<app>/{created-at,deploy-source,deploy-source-metadata}`,
 //! `config/apps/--global/disable-autocreation`.
 
-use std::io::BufRead;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
@@ -169,7 +168,7 @@ fn destroy(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: AppArg = crate::args::parse("apps:destroy", &args)?;
     let app = ctx.existing_app(args.app.as_deref())?;
     if !ctx.flags.force {
-        confirm_destruction(ctx, &app)?;
+        ctx.out.confirm(&format!("app {app}"), app.as_str())?;
     }
     ctx.out
         .info1(format!("Destroying {app} (including all add-ons)"))?;
@@ -177,24 +176,6 @@ fn destroy(ctx: &Context, args: Vec<String>) -> Result<()> {
     ctx.fire("pre-delete", &[app.as_str()])?;
     ctx.store.remove_app(&app)?;
     ctx.fire("post-delete", &[app.as_str()])?;
-    Ok(())
-}
-
-/// Dokku's destructive-action prompt: the user must type the app's name.
-fn confirm_destruction(ctx: &Context, app: &AppName) -> Result<()> {
-    ctx.out.warn("WARNING: Potentially Destructive Action")?;
-    ctx.out
-        .warn(format!("This command will destroy app {app}."))?;
-    ctx.out.warn(format!("To proceed, type \"{app}\""))?;
-    ctx.out.raw(b"> ")?;
-    let mut answer = String::new();
-    // A closed or unreadable stdin leaves the answer empty: no match.
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    if answer.trim_end_matches(['\n', '\r']) != app.as_str() {
-        ctx.out
-            .stderr("Confirmation did not match test. Aborted.")?;
-        return Err(Error::Silent(1));
-    }
     Ok(())
 }
 

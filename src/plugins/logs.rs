@@ -122,8 +122,10 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
     })
 }
 
-/// Whether the app's docker options pick a log driver that takes no
-/// `max-size` (only `json-file` and `local` do).
+/// Whether the app's docker options decide the log size themselves: a
+/// log driver that takes no `max-size` (only `json-file` and `local` do),
+/// or their own `--log-opt max-size=…` (which ours, applied after them,
+/// would otherwise replace).
 fn other_log_driver(ctx: &Context, app: &AppName, process: &str) -> Result<bool> {
     let scope = Scope::App(app.clone());
     for key in ["_default_.deploy".to_string(), format!("{process}.deploy")] {
@@ -139,6 +141,13 @@ fn other_log_driver(ctx: &Context, app: &AppName, process: &str) -> Result<bool>
                 None => None,
             };
             if driver.is_some_and(|d| d != "json-file" && d != "local") {
+                return Ok(true);
+            }
+            let own_size = words
+                .windows(2)
+                .any(|pair| pair[0] == "--log-opt" && pair[1].starts_with("max-size="))
+                || words.iter().any(|w| w.starts_with("--log-opt=max-size="));
+            if own_size {
                 return Ok(true);
             }
         }
@@ -363,6 +372,11 @@ fn container_failed(ctx: &Context, args: &[String]) -> Result<String> {
         true,
         &mut |_: StdStream, bytes: &[u8]| {
             output.extend_from_slice(bytes);
+            // Bounded while it is read: the app decides how long its
+            // lines are.
+            if output.len() > 2 * FAILED_BYTES {
+                output.drain(..output.len() - FAILED_BYTES);
+            }
             Ok(())
         },
     )?;

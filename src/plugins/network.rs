@@ -25,7 +25,6 @@
 //! (`network-get-static-listeners`, `network-get-listeners`).
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 
 use serde::Serialize;
 
@@ -181,6 +180,9 @@ fn create(ctx: &Context, args: Vec<String>) -> Result<()> {
         )));
     }
     let engine = Engine::connect()?;
+    // The engine allows two networks of one name: the check and the
+    // create hold the name's lock, as berth's own network does.
+    let _lock = engine.network_creation_lock(&name)?;
     if engine.network(&name)?.is_some() {
         return Err(Error::fail("Network name already exists"));
     }
@@ -204,28 +206,10 @@ fn destroy(ctx: &Context, args: Vec<String>) -> Result<()> {
         )));
     }
     if !ctx.flags.force {
-        confirm(ctx, &name)?;
+        ctx.out.confirm(&format!("network {name}"), &name)?;
     }
     ctx.out.info1(format!("Destroying network {name}"))?;
     engine.remove_network(&network.id, &name)
-}
-
-/// Dokku's destructive-action prompt: the user types the network's name.
-fn confirm(ctx: &Context, name: &str) -> Result<()> {
-    ctx.out.warn("WARNING: Potentially Destructive Action")?;
-    ctx.out
-        .warn(format!("This command will destroy network {name}."))?;
-    ctx.out.warn(format!("To proceed, type \"{name}\""))?;
-    ctx.out.raw(b"> ")?;
-    let mut answer = String::new();
-    // A closed or unreadable stdin leaves the answer empty: no match.
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    if answer.trim_end_matches(['\n', '\r']) != name {
-        ctx.out
-            .stderr("Confirmation did not match test. Aborted.")?;
-        return Err(Error::Silent(1));
-    }
-    Ok(())
 }
 
 fn exists(_ctx: &Context, args: Vec<String>) -> Result<()> {
@@ -377,9 +361,12 @@ fn build_config(ctx: &Context, engine: &Engine, app: &AppName) -> Result<i32> {
 /// the number of containers that could not be read as its exit status.
 fn trigger_build_config(ctx: &Context, args: &[String]) -> Result<String> {
     let app = ctx.existing_app(args.first().map(String::as_str))?;
+    // A deploy switching containers meanwhile would have its new addresses
+    // overwritten with the old ones.
+    let _lock = ctx.deploy_lock(&app)?;
     let failed = build_config(ctx, &Engine::connect()?, &app)?;
     if failed > 0 {
-        return Err(Error::Silent(failed));
+        return Err(Error::Silent(failed.clamp(1, 255)));
     }
     Ok(String::new())
 }
@@ -392,16 +379,16 @@ fn rebuild(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 fn rebuildall(ctx: &Context, args: Vec<String>) -> Result<()> {
     let _: crate::args::NoArgs = crate::args::parse("network:rebuildall", &args)?;
-    let mut failed = 0;
+    let mut failed: i32 = 0;
     for app in ctx.store.apps()? {
         match ctx.fire("network-build-config", &[app.as_str()]) {
             Ok(_) => {}
-            Err(Error::Silent(n)) => failed += n,
+            Err(Error::Silent(n)) => failed = failed.saturating_add(n),
             Err(e) => return Err(e),
         }
     }
     if failed > 0 {
-        return Err(Error::Silent(failed));
+        return Err(Error::Silent(failed.clamp(1, 255)));
     }
     Ok(())
 }
@@ -751,8 +738,13 @@ fn trigger_docker_args_deploy(ctx: &Context, args: &[String]) -> Result<String> 
     {
         return Ok(String::new());
     }
-    let port = ctx.fire("ports-web-container-port", &[app.as_str()])?;
-    let port: u16 = port.trim().parse().unwrap_or(5000);
+    let answer = ctx.fire("ports-web-container-port", &[app.as_str()])?;
+    let port: u16 = answer.trim().parse().map_err(|_| {
+        Error::fail(format!(
+            "Invalid web container port of {app}: {}",
+            answer.trim()
+        ))
+    })?;
     Ok(format!("-p {port}\n"))
 }
 

@@ -217,3 +217,22 @@ fn logs_properties_and_bad_input() {
         .fails(1)
         .stderr_has("Invalid value for");
 }
+
+#[test]
+fn an_apps_own_max_size_option_wins() {
+    let berth = Berth::new();
+    let Deployed { app, .. } = berth
+        .deploy("logsize")
+        .setup(|app| {
+            berth
+                .cmd([
+                    "docker-options:add",
+                    app,
+                    "deploy",
+                    "--log-opt max-size=50m",
+                ])
+                .succeeds();
+        })
+        .push();
+    assert_eq!(log_config(&berth, &app), r#"{"max-size":"50m"}"#);
+}

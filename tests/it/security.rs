@@ -50,6 +50,11 @@ fn root_only_commands_need_the_admin_role() {
         ),
         (vec!["plugin:trigger", "post-deploy", "x"], String::new()),
         (vec!["events:off"], String::new()),
+        (vec!["nginx:stop"], String::new()),
+        (vec!["network:destroy", "--force", "shared"], String::new()),
+        (vec!["trace:on"], String::new()),
+        (vec!["git:auth", "github.com", "u", "p"], String::new()),
+        (vec!["git:generate-deploy-key"], String::new()),
     ] {
         server
             .ssh(command.clone())
@@ -69,6 +74,8 @@ fn root_only_commands_need_the_admin_role() {
             .exists()
     );
     assert!(!berth.lib_root().join("plugins/available/evil").exists());
+    assert!(!berth.dokku_root().join(".netrc").exists());
+    assert!(!berth.dokku_root().join(".dokkurc/DOKKU_TRACE").exists());
     // What Dokku lets its SSH user read stays open.
     server.ssh(["plugin:list"]).identity(&mallory).succeeds();
     server.ssh(["ssh-keys:list"]).identity(&mallory).succeeds();
