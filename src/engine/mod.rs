@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 pub use attach::StdStream;
 pub use bollard::models;
 pub use network::{
-    AppNetwork, MANAGED_LABEL, NETWORK_ENV, NetworkInfo, Repair, app_network,
+    AppNetwork, NETWORK_ENV, NetworkInfo, Repair, app_network,
     is_valid_name as is_valid_network_name,
 };
 

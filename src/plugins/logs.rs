@@ -73,9 +73,9 @@ pub static PLUGIN: Plugin = Plugin {
 const PLUGIN_NAME: &str = "logs";
 const MAX_SIZE: (&str, &str) = ("max-size", "10m");
 /// How much of a failed container's output is kept: its last lines…
-pub const FAILED_LINES: u64 = 1000;
+const FAILED_LINES: u64 = 1000;
 /// …and at most this many bytes of them.
-pub const FAILED_BYTES: usize = 1 << 20;
+const FAILED_BYTES: usize = 1 << 20;
 
 const PROPERTIES: &[Property] = &[Property {
     name: "max-size",

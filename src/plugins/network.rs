@@ -496,7 +496,14 @@ fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
         request.value = names(&request.value).join(",");
     }
     let key = request.key.clone();
-    property_set::store(ctx, PLUGIN_NAME, &request, |value| validate(&key, value))
+    property_set::store(ctx, PLUGIN_NAME, &request, |value| validate(&key, value))?;
+    // The proxy routes to the static listener at once, as to a deploy.
+    if key == STATIC_WEB_LISTENER
+        && let Scope::App(app) = &request.scope
+    {
+        ctx.fire("proxy-build-config", &[app.as_str()])?;
+    }
+    Ok(())
 }
 
 /// Checks a non-empty value of `key`; the networks it names must exist.

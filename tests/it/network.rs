@@ -433,7 +433,7 @@ fn a_static_web_listener_is_what_nginx_routes_to() {
     berth
         .cmd(["network:set", &app, "static-web-listener", &listener])
         .succeeds();
-    berth.cmd(["proxy:build-config", &app]).succeeds();
+    // Routed at once: no proxy:build-config needed.
     assert_eq!(
         crate::routing::via_nginx(&server, "static.test", "/"),
         (200, "hello\n".into())
@@ -443,7 +443,6 @@ fn a_static_web_listener_is_what_nginx_routes_to() {
     berth
         .cmd(["network:set", &app, "static-web-listener"])
         .succeeds();
-    berth.cmd(["proxy:build-config", &app]).succeeds();
     assert_eq!(
         crate::routing::via_nginx(&server, "static.test", "/").0,
         404
