@@ -11,17 +11,31 @@ use crate::error::{Error, Result};
 pub const BAD_NAME: &str = "App name must begin with lowercase alphanumeric character, and may only contain lowercase alphanumerics, dots, and hyphens";
 pub const NO_NAME: &str = "Please specify an app to run the command on";
 
+/// Names no new app may take, and why: an app's storage attachments live
+/// at `config/storage/<app>/mounts`, and `config/storage/entries` is the
+/// storage entry registry (where Dokku 0.38 keeps it). An app of that name
+/// made before the rule still works (`Store::app_locations`).
+pub const RESERVED: &[(&str, &str)] = &[(
+    "entries",
+    "config/storage/entries holds the storage entries",
+)];
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AppName(String);
 
 impl AppName {
-    /// A name a new app may take: `^[a-z0-9][a-z0-9.-]*$`.
+    /// A name a new app may take: `^[a-z0-9][a-z0-9.-]*$`, and not a
+    /// [`RESERVED`] one.
     pub fn new_app(name: &str) -> Result<Self> {
-        if is_valid(name, false) {
-            Ok(AppName(name.to_string()))
-        } else {
-            Err(Error::fail(BAD_NAME))
+        if !is_valid(name, false) {
+            return Err(Error::fail(BAD_NAME));
         }
+        if let Some((_, why)) = RESERVED.iter().find(|(reserved, _)| *reserved == name) {
+            return Err(Error::fail(format!(
+                "App name {name} is reserved: {why}, choose another name"
+            )));
+        }
+        Ok(AppName(name.to_string()))
     }
 
     /// A name an existing app may have: the creation rule, plus `_` for
@@ -109,6 +123,18 @@ mod tests {
         ] {
             assert!(AppName::new_app(name).is_err(), "{name:?}");
         }
+    }
+
+    #[test]
+    fn reserved_names_can_be_looked_up_but_not_created() {
+        assert!(
+            AppName::new_app("entries")
+                .unwrap_err()
+                .to_string()
+                .contains("App name entries is reserved")
+        );
+        assert!(AppName::lookup("entries").is_ok());
+        assert!(AppName::new_app("entries2").is_ok());
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod attachment;
 mod entries;
 mod entry;
 mod exec;
+mod foreign;
 mod host_dir;
 mod metadata;
 mod mounts;
@@ -33,6 +34,7 @@ use crate::plugins::{Command, Plugin};
 use crate::report::{self, ReportSpec, Rows};
 use crate::store::{LockGuard, Scope};
 use attachment::Attachment;
+use foreign::{Foreign, check_entry_path, check_path_access};
 pub use host_dir::check_host_path;
 
 pub static PLUGIN: Plugin = Plugin {
@@ -272,9 +274,14 @@ fn app_rows(ctx: &Context, app: &AppName) -> Result<Rows> {
     Ok(rows)
 }
 
-/// `--global`: the install's entry inventory.
+/// `--global`: the install's entry inventory (for a `user` key, the
+/// entries it may use).
 fn global_rows(ctx: &Context) -> Result<Rows> {
-    let entries = entry::all(ctx)?;
+    let foreign = Foreign::load(ctx)?;
+    let entries: Vec<entry::Entry> = entry::all(ctx)?
+        .into_iter()
+        .filter(|e| foreign.may_use(e))
+        .collect();
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     let mut rows: Rows = vec![("--storage-global-entries".to_string(), names.join(","))];
     for e in &entries {
@@ -352,9 +359,11 @@ fn ensure_directory(ctx: &Context, args: Vec<String>) -> Result<()> {
         ));
     }
     let id = host_dir::chown_id(&chown)?;
+    let path = ctx.store.lib_root().join("data/storage").join(&directory);
+    let _lock = lock(ctx)?;
+    check_path_access(ctx, "storage:ensure-directory", &path.display().to_string())?;
     ctx.out
         .warn("storage:ensure-directory is deprecated: use storage:create <name> instead")?;
-    let path = ctx.store.lib_root().join("data/storage").join(&directory);
     ctx.out
         .info1(format!("Ensuring {} exists", path.display()))?;
     crate::store::atomic::ensure_dir(&path)?;

@@ -306,9 +306,17 @@ impl Store {
                 // `data/storage/<name>` holds a storage entry's files, often
                 // named after an app but never the app's: it outlives the
                 // app, as in Dokku. `config/storage/entries` is the entry
-                // registry, whatever app shares its name.
+                // registry: of an app called `entries` (made before the
+                // name was reserved) only its mounts file is the app's.
                 let storage = plugin.file_name() == Some("storage".as_ref());
-                if storage && (area == "data" || app.as_str() == "entries") {
+                if storage && area == "data" {
+                    continue;
+                }
+                if storage && app.as_str() == STORAGE_REGISTRY {
+                    let mounts = plugin.join(STORAGE_REGISTRY).join("mounts");
+                    if mounts.is_file() {
+                        found.push(mounts);
+                    }
                     continue;
                 }
                 let candidate = plugin.join(app.as_str());
@@ -356,9 +364,12 @@ impl Store {
             if !from.starts_with(&config) {
                 continue;
             }
+            // `config/<plugin>/<app>`, or the app's file in a plugin's
+            // folder: the first component names the plugin.
             let plugin = from
-                .parent()
-                .and_then(Path::file_name)
+                .strip_prefix(&config)
+                .ok()
+                .and_then(|rest| rest.iter().next())
                 .and_then(|n| n.to_str());
             if plugin.is_some_and(|p| skip_plugins.contains(&p)) {
                 continue;
@@ -382,9 +393,18 @@ impl Store {
         if *from == self.env_path(&Scope::App(old.clone())) {
             return self.env_path(&Scope::App(new.clone()));
         }
+        let registry = self.lib_root.join("config/storage").join(STORAGE_REGISTRY);
+        if old.as_str() == STORAGE_REGISTRY && from.parent() == Some(registry.as_path()) {
+            let file = from.file_name().unwrap_or_default();
+            return registry.with_file_name(new.as_str()).join(file);
+        }
         from.with_file_name(new.as_str())
     }
 }
+
+/// `config/storage/entries`: the storage entry registry, which an app
+/// called `entries` shares (`app_name::RESERVED`).
+const STORAGE_REGISTRY: &str = "entries";
 
 fn remove_path(path: &Path) -> Result<()> {
     let result = match fs::symlink_metadata(path) {
@@ -469,5 +489,33 @@ mod tests {
                 .is_some()
         );
         assert_eq!(store.apps().unwrap(), vec![app("other")]);
+    }
+
+    #[test]
+    fn an_app_called_entries_owns_only_its_mounts_in_the_registry() {
+        let (_dir, store) = store();
+        let entries = AppName::lookup("entries").unwrap();
+        store.create_app_dir(&entries).unwrap();
+        let scope = Scope::App(entries.clone());
+        store
+            .set_property("storage", &scope, "mounts", "m\n")
+            .unwrap();
+        let registry = store.lib_root().join("config/storage/entries");
+        write_atomic(&registry.join("kept.json"), b"{}", FILE_MODE).unwrap();
+        store.copy_app_config(&entries, &app("copy"), &[]).unwrap();
+        store.rename_app(&entries, &app("moved")).unwrap();
+        for new in ["copy", "moved"] {
+            let mounts = store.property("storage", &Scope::App(app(new)), "mounts");
+            assert_eq!(mounts.unwrap().as_deref(), Some("m\n"), "{new}");
+        }
+        assert!(!registry.join("mounts").exists());
+        assert!(registry.join("kept.json").exists());
+        store.create_app_dir(&entries).unwrap();
+        store
+            .set_property("storage", &scope, "mounts", "m\n")
+            .unwrap();
+        store.remove_app(&entries).unwrap();
+        assert!(!registry.join("mounts").exists());
+        assert!(registry.join("kept.json").exists());
     }
 }

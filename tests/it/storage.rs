@@ -830,7 +830,43 @@ fn named_entries_reach_the_deployed_container_and_storage_exec() {
 #[test]
 fn apps_destroy_and_rename_leave_storage_named_after_the_app() {
     let berth = Berth::new();
-    berth.app("node-js-app").app("entries");
+    berth.app("node-js-app");
+    // `entries` is the entry registry's folder: no new app takes the name.
+    let reserved = " !     App name entries is reserved: config/storage/entries holds the storage entries, choose another name\n";
+    berth
+        .cmd(["apps:create", "entries"])
+        .fails(1)
+        .stderr_is(reserved);
+    berth
+        .cmd(["apps:rename", "node-js-app", "entries"])
+        .fails(1)
+        .stderr_is(reserved);
+    berth
+        .cmd(["apps:clone", "node-js-app", "entries"])
+        .fails(1)
+        .stderr_is(reserved);
+    assert!(!berth.dokku_root().join("entries").exists());
+    // One made before the rule keeps working: its mounts share the folder
+    // with the entries, and leave with the app.
+    std::fs::create_dir_all(berth.dokku_root().join("entries")).unwrap();
+    berth.cmd(["storage:create", "kept"]).succeeds();
+    berth
+        .cmd(["storage:mount", "entries", "kept", "--container-dir", "/k"])
+        .succeeds();
+    assert!(mounts_file(&berth, "entries").is_file());
+    berth
+        .cmd(["apps:rename", "entries", "was-entries"])
+        .succeeds();
+    assert!(!mounts_file(&berth, "entries").exists());
+    assert!(
+        mounts_file(&berth, "was-entries").is_file(),
+        "the mounts move"
+    );
+    assert!(entry_file(&berth, "kept").exists(), "the registry stays");
+    std::fs::create_dir_all(berth.dokku_root().join("entries")).unwrap();
+    berth
+        .cmd(["storage:mount", "entries", "kept", "--container-dir", "/k"])
+        .succeeds();
     berth.cmd(["storage:create", "node-js-app"]).succeeds();
     berth.cmd(["storage:create", "renamed"]).succeeds();
     let dir = berth.lib_root().join("data/storage/node-js-app");
@@ -852,6 +888,11 @@ fn apps_destroy_and_rename_leave_storage_named_after_the_app() {
     assert!(mounts_file(&berth, "renamed").exists(), "the mounts move");
     berth.cmd(["--force", "apps:destroy", "renamed"]).succeeds();
     berth.cmd(["--force", "apps:destroy", "entries"]).succeeds();
+    assert!(
+        !mounts_file(&berth, "entries").exists(),
+        "no later app called entries inherits the attachments"
+    );
+    assert!(entry_file(&berth, "kept").exists());
     assert_eq!(std::fs::read_to_string(dir.join("upload")).unwrap(), "keep");
     assert!(!mounts_file(&berth, "renamed").exists());
     assert!(entry_file(&berth, "node-js-app").exists());
@@ -999,4 +1040,211 @@ fn annotations_and_labels_one_key_at_a_time() {
         .cmd(["storage:annotations:report", "node-js-data"])
         .succeeds()
         .stdout_is("=====> node-js-data annotations information\n");
+}
+
+/// What a `user` key may not do to the storage of an app its access lists
+/// close to it, whatever name or spelling of the folder it uses.
+#[test]
+fn a_user_key_never_reaches_another_apps_storage_by_its_path() {
+    let berth = Berth::new();
+    let server = crate::ssh_server::SshServer::start(&berth);
+    let ada = crate::ssh_server::SshServer::add_key(&berth, "ada", "user");
+    let lib = berth.lib_root();
+    let foo = lib.join("data/storage/foo");
+    berth.app("theirs").app("ours");
+    berth.cmd(["acl:add", "theirs", "bob"]).succeeds();
+    berth
+        .cmd(["storage:ensure-directory", "--chown", "false", "foo"])
+        .succeeds();
+    std::fs::create_dir_all(foo.join("sub")).unwrap();
+    std::fs::write(foo.join("secret"), "theirs").unwrap();
+    berth
+        .cmd([
+            "storage:mount",
+            "theirs",
+            &format!("{}:/data", foo.display()),
+        ])
+        .succeeds();
+    berth
+        .cmd(["storage:mount", "theirs", "theirvol:/v"])
+        .succeeds();
+    berth.cmd(["storage:create", "priv"]).succeeds();
+    berth
+        .cmd(["storage:mount", "theirs", "priv", "--container-dir", "/p"])
+        .succeeds();
+    let refused = |command: &str, path: &str| {
+        format!(
+            " !     You may not run {command} on {path}: it overlaps the storage of an app you may not use\n"
+        )
+    };
+    let ours_before = std::fs::read_to_string(mounts_file(&berth, "ours")).ok();
+
+    // The colon form: the same folder, a folder inside it, another
+    // spelling of it, the folder holding it, and the app's named volume.
+    let storage = lib.join("data/storage").display().to_string();
+    for source in [
+        format!("{storage}/foo"),
+        format!("{storage}/foo/sub"),
+        format!("{storage}/./foo"),
+        format!("{storage}//foo/"),
+        "theirvol".to_string(),
+    ] {
+        server
+            .ssh(["storage:mount", "ours", &format!("{source}:/x")])
+            .identity(&ada)
+            .fails(1)
+            .stderr_is(&refused("storage:mount", &source));
+    }
+    assert_eq!(
+        std::fs::read_to_string(mounts_file(&berth, "ours")).ok(),
+        ours_before
+    );
+    // An entry whose default folder is theirs, new or existing.
+    server
+        .ssh(["storage:create", "foo"])
+        .identity(&ada)
+        .fails(1)
+        .stderr_is(&refused("storage:create", "storage entry foo"));
+    assert!(!entry_file(&berth, "foo").exists());
+    server
+        .ssh(["storage:create", "priv", "--chown", "heroku"])
+        .identity(&ada)
+        .fails(1)
+        .stderr_is(&refused("storage:create", "storage entry priv"));
+    assert_eq!(
+        std::fs::metadata(lib.join("data/storage/priv"))
+            .unwrap()
+            .uid(),
+        std::fs::metadata(&lib).unwrap().uid()
+    );
+    // An admin may make the aliasing entry; the user key still may not
+    // set, destroy, chown or exec through it.
+    server.ssh(["storage:create", "foo"]).succeeds();
+    for argv in [
+        vec!["storage:set", "foo", "mode", "0777"],
+        vec!["storage:destroy", "foo", "--force", "--destroy-host-dir"],
+        vec!["storage:exec", "foo", "--", "cat", "/data/secret"],
+        vec!["storage:mount", "ours", "foo", "--container-dir", "/f"],
+    ] {
+        server
+            .ssh(argv.clone())
+            .identity(&ada)
+            .fails(1)
+            .stderr_is(&refused(argv[0], "storage entry foo"));
+    }
+    server
+        .ssh(["storage:ensure-directory", "--chown", "heroku", "foo"])
+        .identity(&ada)
+        .fails(1)
+        .stderr_is(&refused(
+            "storage:ensure-directory",
+            &foo.display().to_string(),
+        ));
+    assert_eq!(
+        std::fs::read_to_string(foo.join("secret")).unwrap(),
+        "theirs"
+    );
+    assert_eq!(std::fs::metadata(foo.join("secret")).unwrap().uid(), 0);
+    assert!(entry_file(&berth, "foo").exists());
+
+    // An admin's entry outside the storage folder, mounted by no app: no
+    // shell over it for a user key without the host-mounts class.
+    let custom = tempfile::tempdir().unwrap();
+    let custom_path = custom.path().display().to_string();
+    berth
+        .cmd(["storage:create", "outside", &custom_path])
+        .succeeds();
+    server
+        .ssh(["storage:exec", "outside", "--", "true"])
+        .identity(&ada)
+        .fails(1)
+        .stderr_has("needs the host-mounts class");
+
+    // Its own storage still works for the user key, and an admin is not
+    // bound.
+    server
+        .ssh(["storage:create", "mine"])
+        .identity(&ada)
+        .succeeds();
+    server
+        .ssh(["storage:mount", "ours", "mine", "--container-dir", "/m"])
+        .identity(&ada)
+        .succeeds();
+    server
+        .ssh(["storage:mount", "ours", &format!("{storage}/ours-own:/o")])
+        .identity(&ada)
+        .succeeds();
+    server
+        .ssh(["storage:set", "foo", "mode", "0750"])
+        .succeeds();
+    berth
+        .cmd(["storage:mount", "ours", &format!("{storage}/foo/sub:/s")])
+        .succeeds();
+}
+
+/// `storage:info`, `storage:list-entries` and `storage:report --global`
+/// show a user key only the entries it may use.
+#[test]
+fn a_user_key_sees_only_the_entries_it_may_use() {
+    let berth = Berth::new();
+    let server = crate::ssh_server::SshServer::start(&berth);
+    let ada = crate::ssh_server::SshServer::add_key(&berth, "ada", "user");
+    berth.app("theirs").app("ours");
+    berth.cmd(["acl:add", "theirs", "bob"]).succeeds();
+    for name in ["hidden", "open", "shared"] {
+        berth.cmd(["storage:create", name]).succeeds();
+    }
+    berth
+        .cmd(["storage:mount", "theirs", "hidden", "--container-dir", "/h"])
+        .succeeds();
+    berth
+        .cmd(["storage:mount", "ours", "shared", "--container-dir", "/s"])
+        .succeeds();
+    let listed = server
+        .ssh(["storage:list-entries"])
+        .identity(&ada)
+        .succeeds()
+        .stdout();
+    assert!(
+        !listed.contains("hidden") && listed.contains("open") && listed.contains("shared"),
+        "{listed}"
+    );
+    let json = server
+        .ssh(["storage:list-entries", "--format", "json"])
+        .identity(&ada)
+        .succeeds()
+        .stdout();
+    assert!(!json.contains("hidden") && json.contains("open"), "{json}");
+    server
+        .ssh(["storage:info", "hidden"])
+        .identity(&ada)
+        .fails(1)
+        .stderr_is(" !     Storage entry hidden does not exist\n");
+    server
+        .ssh(["storage:info", "shared"])
+        .identity(&ada)
+        .succeeds()
+        .stdout_has("ours:/s");
+    let global = server
+        .ssh(["storage:report", "--global"])
+        .identity(&ada)
+        .succeeds()
+        .stdout();
+    assert!(
+        !global.contains("hidden") && !global.contains("theirs") && global.contains("shared"),
+        "{global}"
+    );
+    // An admin sees everything.
+    let global = server
+        .ssh(["storage:report", "--global"])
+        .succeeds()
+        .stdout();
+    assert!(
+        global.contains("hidden") && global.contains("theirs"),
+        "{global}"
+    );
+    server
+        .ssh(["storage:info", "hidden"])
+        .succeeds()
+        .stdout_has("theirs:/h");
 }

@@ -3,11 +3,10 @@
 //! docker-local scheduler (berth's only one). Every check runs before the
 //! first write.
 
-use std::io::{BufRead, Read};
 use std::path::Path;
 
 use super::entry::{self, DOCKER_LOCAL, Entry};
-use super::{attachment, check_entry_access, host_dir, lock};
+use super::{Foreign, attachment, check_entry_access, check_entry_path, host_dir, lock};
 use crate::context::Context;
 use crate::error::{Error, Result};
 
@@ -186,6 +185,20 @@ pub fn create(ctx: &Context, args: Vec<String>) -> Result<()> {
 
     let _lock = lock(ctx)?;
     let existing = entry::load(ctx, &name)?;
+    // Before anything about the entry is shown or changed: re-running
+    // create rewrites its owner and mode.
+    match &existing {
+        Some(existing) => check_entry_path(ctx, "storage:create", existing)?,
+        None => check_entry_path(
+            ctx,
+            "storage:create",
+            &Entry {
+                name: name.clone(),
+                host_path: host_path.clone(),
+                ..Default::default()
+            },
+        )?,
+    }
     if let Some(existing) = &existing
         && existing.host_path != host_path
     {
@@ -262,6 +275,7 @@ pub fn destroy(ctx: &Context, args: Vec<String>) -> Result<()> {
     let name = entry::name_arg(args.name.as_deref())?;
     let found = entry::require(ctx, &name)?;
     refuse_mounted(&name, &check_entry_access(ctx, "storage:destroy", &name)?)?;
+    check_entry_path(ctx, "storage:destroy", &found)?;
     if args.destroy_host_dir && (found.is_volume() || !found.at_default_location(ctx)) {
         return Err(Error::fail(format!(
             "--destroy-host-dir only removes entries at the default location {}; remove {} yourself",
@@ -284,10 +298,11 @@ pub fn destroy(ctx: &Context, args: Vec<String>) -> Result<()> {
         ))?;
     }
     if !(args.force || ctx.flags.force) {
-        confirm(ctx, &name)?;
+        ctx.out.confirm(&format!("storage entry {name}"), &name)?;
     }
     let _lock = lock(ctx)?;
     refuse_mounted(&name, &attachment::users(ctx, &name)?)?;
+    check_entry_path(ctx, "storage:destroy", &found)?;
     entry::remove(ctx, &name)?;
     if remove_dir {
         let dir = Path::new(&found.host_path);
@@ -304,24 +319,6 @@ pub fn destroy(ctx: &Context, args: Vec<String>) -> Result<()> {
         }
     }
     ctx.out.info1(format!("Storage entry {name} destroyed"))
-}
-
-/// Dokku's destructive-action prompt: the user must type the name.
-fn confirm(ctx: &Context, name: &str) -> Result<()> {
-    ctx.out.warn("WARNING: Potentially Destructive Action")?;
-    ctx.out
-        .warn(format!("This command will destroy storage entry {name}."))?;
-    ctx.out.warn(format!("To proceed, type \"{name}\""))?;
-    ctx.out.raw(b"> ")?;
-    let mut answer = String::new();
-    // A closed or unreadable stdin leaves the answer empty: no match.
-    let _ = std::io::stdin().lock().take(4096).read_line(&mut answer);
-    if answer.trim_end_matches(['\n', '\r']) != name {
-        ctx.out
-            .stderr("Confirmation did not match test. Aborted.")?;
-        return Err(Error::Silent(1));
-    }
-    Ok(())
 }
 
 /// `<name> [--format text|json]`.
@@ -348,6 +345,11 @@ pub fn info(ctx: &Context, args: Vec<String>) -> Result<()> {
     let json = check_format(args.format.as_deref())?;
     let name = entry::name_arg(args.name.as_deref())?;
     let found = entry::require(ctx, &name)?;
+    if !Foreign::load(ctx)?.may_use(&found) {
+        // As if it were not there: a `user` key learns nothing of the
+        // storage of apps it may not use.
+        return Err(entry::missing(&name));
+    }
     if json {
         return ctx
             .out
@@ -400,9 +402,11 @@ struct ListEntriesArgs {
 pub fn list_entries(ctx: &Context, args: Vec<String>) -> Result<()> {
     let args: ListEntriesArgs = crate::args::parse("storage:list-entries", &args)?;
     let json = check_format(args.format.as_deref())?;
+    let foreign = Foreign::load(ctx)?;
     let entries: Vec<Entry> = entry::all(ctx)?
         .into_iter()
         .filter(|e| args.scheduler.as_ref().is_none_or(|s| *s == e.scheduler))
+        .filter(|e| foreign.may_use(e))
         .collect();
     if json {
         return ctx
@@ -442,6 +446,7 @@ pub fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
     let _lock = lock(ctx)?;
     let mut found = entry::require(ctx, &name)?;
     check_entry_access(ctx, "storage:set", &name)?;
+    check_entry_path(ctx, "storage:set", &found)?;
     match property.as_str() {
         "access-mode" | "storage-class-name" => {
             return Err(Error::fail(format!(

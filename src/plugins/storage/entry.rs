@@ -124,7 +124,13 @@ pub fn load(ctx: &Context, name: &str) -> Result<Option<Entry>> {
 
 /// The registered entry called `name`, or Dokku-style refusal.
 pub fn require(ctx: &Context, name: &str) -> Result<Entry> {
-    load(ctx, name)?.ok_or_else(|| Error::fail(format!("Storage entry {name} does not exist")))
+    load(ctx, name)?.ok_or_else(|| missing(name))
+}
+
+/// The refusal of an entry that is not there (or, for a `user` key, that
+/// belongs to apps it may not use).
+pub fn missing(name: &str) -> Error {
+    Error::fail(format!("Storage entry {name} does not exist"))
 }
 
 /// Every registered entry, by name.

@@ -11,7 +11,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use super::{check_entry_access, entry, host_dir};
+use super::{check_entry_access, check_entry_path, check_host_path, entry, host_dir};
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::engine::models::{ContainerCreateBody, HostConfig};
@@ -41,12 +41,18 @@ pub fn exec(ctx: &Context, args: Vec<String>) -> Result<()> {
     }
     let found = entry::require(ctx, &name)?;
     check_entry_access(ctx, "storage:exec", &name)?;
+    check_entry_path(ctx, "storage:exec", &found)?;
     let source = if found.is_volume() {
         found.host_path.clone()
     } else {
         let path = Path::new(&found.host_path);
+        // A shell over a folder outside the storage folder is the admin's
+        // call, as mounting it into an app is (`storage:mount`).
         if !host_dir::in_storage_dir(ctx, path) {
             host_dir::refuse_dangerous(ctx, path)?;
+            if !ctx.caller()?.is_admin() {
+                check_host_path(ctx, path)?;
+            }
         }
         to_host_path(&ctx.store, path)?.to_engine()?
     };

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::entry::{self, Entry};
-use super::{check_entry_access, lock};
+use super::{Foreign, check_entry_access, lock};
 use crate::context::Context;
 use crate::error::{Error, Result};
 
@@ -116,12 +116,20 @@ fn report(ctx: &Context, kind: Kind, args: Vec<String>) -> Result<()> {
             "--format flag cannot be specified when specifying an info flag",
         ));
     }
+    let foreign = Foreign::load(ctx)?;
     let entries = match &name {
         Some(name) => {
             entry::check_name(name)?;
-            vec![entry::require(ctx, name)?]
+            let found = entry::require(ctx, name)?;
+            if !foreign.may_use(&found) {
+                return Err(entry::missing(name));
+            }
+            vec![found]
         }
-        None => entry::all(ctx)?,
+        None => entry::all(ctx)?
+            .into_iter()
+            .filter(|e| foreign.may_use(e))
+            .collect(),
     };
     if let Some(flag) = flag {
         let prefix = format!("--storage-{}.", kind.plural);

@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use super::attachment::{self, Attachment, Legacy};
-use super::{check_entry_access, check_host_path, entry, host_dir, lock};
+use super::{
+    check_entry_access, check_entry_path, check_host_path, check_path_access, entry, host_dir, lock,
+};
 use crate::app_name::AppName;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -91,6 +93,7 @@ fn mount_legacy(ctx: &Context, app: &AppName, new: Legacy) -> Result<()> {
         check_host_path(ctx, Path::new(&new.source))?;
     }
     let _lock = lock(ctx)?;
+    check_path_access(ctx, "storage:mount", &new.source)?;
     let _app_lock = ctx.store.lock(&Scope::App(app.clone()))?;
     let mut attachments = attachment::read(ctx, app)?;
     for a in &attachments {
@@ -189,6 +192,7 @@ fn mount_named(ctx: &Context, app: &AppName, name: &str, args: MountArgs) -> Res
     let _lock = lock(ctx)?;
     let entry = entry::require(ctx, name)?;
     check_entry_access(ctx, "storage:mount", name)?;
+    check_entry_path(ctx, "storage:mount", &entry)?;
     if entry.is_volume() && !subpath.is_empty() {
         return Err(Error::fail(format!(
             "Storage entry {name} is a docker volume: --volume-subpath needs a host folder"
