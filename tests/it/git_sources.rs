@@ -235,4 +235,7 @@ fn load_image_reads_a_saved_image_from_stdin() {
         .cmd(["git:load-image", &app, "berth-test/not-in-the-archive:v1"])
         .stdin(Vec::new())
         .fails(1);
+    // The engine keeps no image of this run's making (untagged even while
+    // the app's container uses it).
+    docker(&["image", "rm", "-f", &image]);
 }
