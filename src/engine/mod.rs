@@ -308,14 +308,45 @@ impl Engine {
 
     // ----- containers -----
 
-    pub fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
+    /// Creates the container `name`. Engines before API 1.44 take one
+    /// network at create, so every endpoint but the container's own
+    /// network's is connected right after (with its aliases), before
+    /// anything starts it.
+    pub fn create_container(&self, name: &str, mut body: ContainerCreateBody) -> Result<String> {
+        let own = body
+            .host_config
+            .as_ref()
+            .and_then(|host| host.network_mode.clone())
+            .unwrap_or_default();
+        let mut later = Vec::new();
+        if let Some(endpoints) = body
+            .networking_config
+            .as_mut()
+            .and_then(|config| config.endpoints_config.as_mut())
+            && endpoints.len() > 1
+        {
+            let others: Vec<String> = endpoints.keys().filter(|n| **n != own).cloned().collect();
+            for network in others {
+                if let Some(endpoint) = endpoints.remove(&network) {
+                    later.push((network, endpoint.aliases.unwrap_or_default()));
+                }
+            }
+        }
         let options = CreateContainerOptions {
             name: Some(name.to_string()),
             ..Default::default()
         };
-        self.block_on(self.docker.create_container(Some(options), body))
+        let id = self
+            .block_on(self.docker.create_container(Some(options), body))
             .map(|r| r.id)
-            .map_err(|e| engine_error(&format!("Unable to create container {name}"), e))
+            .map_err(|e| engine_error(&format!("Unable to create container {name}"), e))?;
+        for (network, aliases) in later {
+            if let Err(e) = self.connect_network_with_aliases(&network, &id, &aliases) {
+                let _ = self.remove_container(&id);
+                return Err(e);
+            }
+        }
+        Ok(id)
     }
 
     pub fn start_container(&self, id: &str) -> Result<()> {

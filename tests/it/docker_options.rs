@@ -252,3 +252,35 @@ fn deployed_containers_get_the_deploy_options() {
         ""
     );
 }
+
+#[test]
+fn network_options_join_the_named_network() {
+    let network = unique_app("dopts-net");
+    let made = std::process::Command::new("docker")
+        .args(["network", "create", &network])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let berth = Berth::new();
+    let Deployed { app, .. } = berth
+        .deploy("dopts-net")
+        .setup(|app| {
+            berth
+                .cmd([
+                    "docker-options:add",
+                    app,
+                    "deploy",
+                    &format!("--network {network} --network-alias db-client"),
+                ])
+                .succeeds();
+        })
+        .push();
+    let web = crate::source::container_of(&berth, &app, "web.1");
+    let networks = inspect(&web, "{{json .NetworkSettings.Networks}}");
+    assert!(networks.contains(&format!("\"{network}\"")), "{networks}");
+    assert!(networks.contains("db-client"), "{networks}");
+    drop(berth);
+    let _ = std::process::Command::new("docker")
+        .args(["network", "rm", &network])
+        .output();
+}
