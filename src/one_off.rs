@@ -292,13 +292,16 @@ pub fn now() -> i64 {
         .unwrap_or_default()
 }
 
-/// Stops and removes every one-off container past its TTL; returns their
-/// names.
-pub fn retire_expired(engine: &Engine) -> Result<Vec<String>> {
+/// Stops and removes every one-off container of this installation's apps
+/// past its TTL; returns their names.
+pub fn retire_expired(ctx: &Context, engine: &Engine) -> Result<Vec<String>> {
     let now = now();
     let mut retired = Vec::new();
     for container in list(engine, None)? {
-        if container.expired(now) {
+        // Only this installation's apps: another berth on the same engine
+        // (another root) retires its own.
+        let ours = AppName::lookup(&container.app).is_ok_and(|app| ctx.store.app_exists(&app));
+        if ours && container.expired(now) {
             // Its deadline has passed: a short grace, then it is killed
             // (the platform's retire loop must not wait long on one).
             engine.stop_container(&container.id, 2)?;

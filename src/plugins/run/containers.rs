@@ -255,7 +255,7 @@ pub(super) fn stop(ctx: &Context, args: Vec<String>) -> Result<()> {
 pub(super) fn retire(ctx: &Context, args: Vec<String>) -> Result<()> {
     let _: crate::args::NoArgs = crate::args::parse("run:retire", &args)?;
     ctx.out.info1("Retiring expired run and cron containers")?;
-    for name in one_off::retire_expired(&Engine::connect()?)? {
+    for name in one_off::retire_expired(ctx, &Engine::connect()?)? {
         ctx.out.verbose(format!("Removed {name}"))?;
     }
     Ok(())
@@ -263,8 +263,8 @@ pub(super) fn retire(ctx: &Context, args: Vec<String>) -> Result<()> {
 
 /// `scheduler-run-retire`: what `run:retire` does, quietly (fired by
 /// `berth server`).
-pub(super) fn trigger_run_retire(_ctx: &Context, _args: &[String]) -> Result<String> {
-    one_off::retire_expired(&Engine::connect()?)?;
+pub(super) fn trigger_run_retire(ctx: &Context, _args: &[String]) -> Result<String> {
+    one_off::retire_expired(ctx, &Engine::connect()?)?;
     Ok(String::new())
 }
 
