@@ -484,6 +484,31 @@ impl Engine {
         })
     }
 
+    /// [`Engine::logs`] as whole lines (with their `\n`; the last one as
+    /// it ends), both streams, to `on_line`.
+    pub fn log_lines(
+        &self,
+        id: &str,
+        tail: Option<u64>,
+        follow: bool,
+        timestamps: bool,
+        on_line: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut pending = Vec::new();
+        self.logs(id, tail, follow, timestamps, &mut |_, bytes| {
+            pending.extend_from_slice(bytes);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                on_line(&line)?;
+            }
+            Ok(())
+        })?;
+        if !pending.is_empty() {
+            on_line(&pending)?;
+        }
+        Ok(())
+    }
+
     /// Follows the engine's container events that carry every `key=value`
     /// label given, calling `on_event` with each, and with `None` when half
     /// a second passed without one (so the caller can stop: it returns

@@ -273,7 +273,6 @@ fn stream_dyno(
         return Ok(());
     };
     let engine = Engine::connect()?;
-    let mut pending = Vec::new();
     let name = dyno.name();
     let emit = |line: &[u8]| -> Result<()> {
         let (stamp, rendered) = render(app, &name, line, args.raw);
@@ -289,24 +288,9 @@ fn stream_dyno(
             Ok(())
         }
     };
-    engine.logs(
-        &id,
-        Some(args.num),
-        args.follow,
-        true,
-        &mut |_: StdStream, bytes: &[u8]| {
-            pending.extend_from_slice(bytes);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                emit(&line)?;
-            }
-            Ok(())
-        },
-    )?;
-    if !pending.is_empty() {
-        emit(&pending)?;
-    }
-    Ok(())
+    engine.log_lines(&id, Some(args.num), args.follow, true, &mut |line| {
+        emit(line)
+    })
 }
 
 /// The engine prefixes each line with an RFC 3339 timestamp and a space.

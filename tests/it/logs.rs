@@ -3,20 +3,15 @@
 //! check, kept after the container is gone.
 
 use crate::harness::Berth;
-use crate::source::{Deployed, dyno_addr, http_get, unique_app};
-
-fn inspect(container: &str, format: &str) -> String {
-    let out = std::process::Command::new("docker")
-        .args(["inspect", "--format", format, container])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker inspect {container} failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
+use crate::source::{
+    Deployed, container_of, docker_inspect as inspect, dyno_addr, http_get, unique_app,
+};
 
 fn log_config(berth: &Berth, app: &str) -> String {
-    let id = std::fs::read_to_string(berth.dokku_root().join(app).join("CONTAINER.web.1")).unwrap();
-    inspect(id.trim(), "{{json .HostConfig.LogConfig.Config}}")
+    inspect(
+        &container_of(berth, app, "web.1"),
+        "{{json .HostConfig.LogConfig.Config}}",
+    )
 }
 
 #[test]

@@ -3,31 +3,10 @@
 //! deploy.
 
 use crate::harness::Berth;
-use crate::source::{Deployed, unique_app};
+use crate::source::{Deployed, container_of as container, docker_inspect as inspect, unique_app};
 
 fn resource_dir(berth: &Berth, app: &str) -> std::path::PathBuf {
     berth.lib_root().join("config/resource").join(app)
-}
-
-fn inspect(container: &str, format: &str) -> String {
-    let out = std::process::Command::new("docker")
-        .args(["inspect", "--format", format, container])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker inspect {container} failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn container(berth: &Berth, app: &str, dyno: &str) -> String {
-    std::fs::read_to_string(
-        berth
-            .dokku_root()
-            .join(app)
-            .join(format!("CONTAINER.{dyno}")),
-    )
-    .unwrap()
-    .trim()
-    .to_string()
 }
 
 #[test]

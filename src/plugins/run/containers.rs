@@ -9,7 +9,7 @@ use std::io::Write;
 
 use crate::app_name::AppName;
 use crate::context::Context;
-use crate::engine::{Engine, StdStream};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::one_off::{self, Container};
 
@@ -180,7 +180,6 @@ pub(super) fn logs(ctx: &Context, args: Vec<String>) -> Result<()> {
 /// it, the line alone with `-q`.
 fn stream(container: &Container, args: &LogsArgs) -> Result<()> {
     let engine = Engine::connect()?;
-    let mut pending = Vec::new();
     let emit = |line: &[u8]| -> Result<()> {
         let mut rendered = Vec::new();
         let text = if args.quiet {
@@ -204,24 +203,13 @@ fn stream(container: &Container, args: &LogsArgs) -> Result<()> {
             .and_then(|()| out.flush())
             .map_err(Error::Output)
     };
-    engine.logs(
+    engine.log_lines(
         &container.id,
         Some(args.num),
         args.follow,
         true,
-        &mut |_: StdStream, bytes: &[u8]| {
-            pending.extend_from_slice(bytes);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                emit(&line)?;
-            }
-            Ok(())
-        },
-    )?;
-    if !pending.is_empty() {
-        emit(&pending)?;
-    }
-    Ok(())
+        &mut |line| emit(line),
+    )
 }
 
 /// `run:stop <app|--container NAME>`.
