@@ -189,6 +189,7 @@ fn run_from(words: &[String], entry: Entry) -> i32 {
 }
 
 fn dispatch(ctx: &Context, command: String, args: Vec<String>) -> Result<()> {
+    crate::build_record::set_source(&command);
     // `--help` anywhere asks for help, but in the words a passthrough
     // command hands on (`run demo ls --help`).
     let wants_help = if PASSTHROUGH.contains(&command.as_str()) {

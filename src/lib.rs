@@ -14,6 +14,7 @@ pub mod args;
 pub mod audit;
 pub mod authorized_keys;
 pub mod bounded;
+pub mod build_record;
 pub mod caller;
 pub mod cli;
 pub mod commands;

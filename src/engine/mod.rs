@@ -33,6 +33,10 @@ pub use network::{
     is_valid_name as is_valid_network_name,
 };
 
+/// How often a build's [`BuildRequest::checkpoint`] is asked while the
+/// builder prints nothing (a long `RUN` step).
+const BUILD_CHECKPOINT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What a build needs: the context as a tar, and how to tag and label it.
 pub struct BuildRequest {
     pub context: Vec<u8>,
@@ -48,6 +52,10 @@ pub struct BuildRequest {
     pub network: Option<String>,
     /// The stage to build (`--target STAGE`); the last one when `None`.
     pub target: Option<String>,
+    /// Asked at least every quarter second while the build runs: an error
+    /// stops it (the engine cancels a build whose client went away) and
+    /// is what `build` returns (`builds:cancel`).
+    pub checkpoint: Option<fn() -> Result<()>>,
 }
 
 /// One container event: `start`, `die`, `stop`, … with the container's
@@ -105,10 +113,18 @@ impl Engine {
             target: request.target.unwrap_or_default(),
             ..Default::default()
         };
+        let checkpoint = request.checkpoint.unwrap_or(|| Ok(()));
         self.block_on(async {
             let body = bollard::body_full(request.context.into());
             let mut stream = self.docker.build_image(options, None, Some(body));
-            while let Some(item) = stream.next().await {
+            loop {
+                let next = tokio::time::timeout(BUILD_CHECKPOINT, stream.next()).await;
+                checkpoint()?;
+                let item = match next {
+                    Err(_quiet) => continue,
+                    Ok(None) => break,
+                    Ok(Some(item)) => item,
+                };
                 let info = item.map_err(|e| engine_error("Image build failed", e))?;
                 if let Some(detail) = info.error_detail {
                     let message = detail.message.unwrap_or_else(|| "unknown error".into());
@@ -270,8 +286,8 @@ impl Engine {
         Ok(images.into_iter().map(|i| i.id).collect())
     }
 
-    /// Names (`repo:tag`) of the images whose repository is `repo`.
-    pub fn image_tags(&self, repo: &str) -> Result<Vec<String>> {
+    /// The images of repository `repo`: each id with its `repo:tag` names.
+    pub fn images_of(&self, repo: &str) -> Result<Vec<(String, Vec<String>)>> {
         let filters = HashMap::from([("reference".to_string(), vec![format!("{repo}:*")])]);
         let options = bollard::query_parameters::ListImagesOptions {
             filters: Some(filters),
@@ -280,7 +296,16 @@ impl Engine {
         let images = self
             .block_on(self.docker.list_images(Some(options)))
             .map_err(|e| engine_error("Unable to list images", e))?;
-        Ok(images.into_iter().flat_map(|i| i.repo_tags).collect())
+        Ok(images.into_iter().map(|i| (i.id, i.repo_tags)).collect())
+    }
+
+    /// Names (`repo:tag`) of the images whose repository is `repo`.
+    pub fn image_tags(&self, repo: &str) -> Result<Vec<String>> {
+        Ok(self
+            .images_of(repo)?
+            .into_iter()
+            .flat_map(|(_, tags)| tags)
+            .collect())
     }
 
     // ----- networks -----

@@ -68,6 +68,9 @@ pub fn environment(ctx: &Context) -> Vec<(String, String)> {
             crate::nginx::worker_group().to_string(),
         ),
     ];
+    if let Some(build) = crate::build_record::current() {
+        env.push(("DOKKU_BUILD_ID".into(), build.id));
+    }
     if ctx.flags.quiet {
         env.push(("DOKKU_QUIET_OUTPUT".into(), "1".into()));
     }

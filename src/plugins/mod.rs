@@ -10,6 +10,7 @@ pub mod acl;
 pub mod app_json;
 pub mod apps;
 pub mod builder;
+pub mod builds;
 pub mod certs;
 pub mod checks;
 pub mod config;
@@ -70,6 +71,7 @@ pub static CORE: &[&Plugin] = &[
     &apps::PLUGIN,
     &builder::PLUGIN,
     &builder::DOCKERFILE,
+    &builds::PLUGIN,
     &certs::PLUGIN,
     &checks::PLUGIN,
     &config::PLUGIN,

@@ -158,6 +158,23 @@ pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool> {
     }
 }
 
+/// Opens `path` to append to, creating it (with `mode`, given to the
+/// state user) and its folder when missing: for a log written as it comes,
+/// which readers follow while it grows (a build's output).
+pub fn open_append(path: &Path, mode: u32) -> Result<File> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    ensure_dir(dir)?;
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .open(path)
+        .at("Unable to open", path)?;
+    give_to_state_user(path)?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
 /// Moves a file written beside `to` into place, durably (the rename, then
 /// the folder synced).
 pub fn rename_atomic(from: &Path, to: &Path) -> Result<()> {

@@ -147,9 +147,9 @@ fn help_anywhere_prints_the_commands_help() {
 #[test]
 fn dokku_commands_berth_lacks_say_so() {
     Berth::new()
-        .cmd(["builds:list", "demo"])
+        .cmd(["buildpacks:list", "demo"])
         .fails(1)
-        .stderr_is(" !     builds:list is a Dokku command berth does not support yet\n");
+        .stderr_is(" !     buildpacks:list is a Dokku command berth does not support yet\n");
     Berth::new()
         .cmd(["apps:craete", "demo"])
         .fails(1)

@@ -1,6 +1,7 @@
 //! berth's integration tests: the real binary, fresh temp roots per test.
 
 mod apps;
+mod builds;
 mod cli;
 mod config;
 mod crash;

@@ -424,3 +424,33 @@ fn snapshot_cron_reports() {
         .succeeds()
         .snapshot("cron-report-global");
 }
+
+/// `builds:report` in Dokku 0.38's scheme: an app without builds (its
+/// build rows empty), with an app and a global retention, as JSON
+/// (short and legacy keys) and `--global`.
+#[test]
+fn snapshot_builds_reports() {
+    let berth = Berth::new();
+    let app = crate::source::unique_app("snap");
+    berth.app(&app);
+    berth.cmd(["builds:set", &app, "retention", "5"]).succeeds();
+    berth
+        .cmd(["builds:set", "--global", "retention", "30"])
+        .succeeds();
+    berth
+        .cmd(["builds:report", &app])
+        .succeeds()
+        .snapshot("builds-report");
+    berth
+        .cmd(["builds:report", &app, "--format", "json"])
+        .succeeds()
+        .snapshot_json("builds-report-json");
+    berth
+        .cmd(["builds:report", "--global"])
+        .succeeds()
+        .snapshot("builds-report-global");
+    berth
+        .cmd(["builds:list", &app])
+        .succeeds()
+        .snapshot("builds-list-empty");
+}

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::app_name::AppName;
+use crate::build_record;
 use crate::context::Context;
 use crate::docker_args::BuildOptions;
 use crate::engine::{BuildRequest, Engine};
@@ -254,8 +255,17 @@ fn property(ctx: &Context, plugin: &str, app: &AppName, key: &str) -> Result<Opt
 fn trigger_receive_app(ctx: &Context, args: &[String]) -> Result<String> {
     let app = ctx.existing_app(args.first().map(String::as_str))?;
     let _lock = ctx.deploy_lock(&app)?;
+    let recording = build_record::start(ctx, &app, build_record::Kind::Build)?;
+    let received = receive(ctx, &app, args.get(1));
+    recording.finish(&received);
+    received.map(|()| String::new())
+}
+
+/// Builds `rev` of `app` and releases it, under the deploy lock.
+fn receive(ctx: &Context, app: &AppName, rev: Option<&String>) -> Result<()> {
+    let app = app.clone();
     let repo = AppRepo::open(&ctx.store.app_dir(&app))?;
-    let rev = match args.get(1) {
+    let rev = match rev {
         Some(rev) => rev.clone(),
         None => {
             // The git plugin owns the deploy branch and its default.
@@ -276,7 +286,7 @@ fn trigger_receive_app(ctx: &Context, args: &[String]) -> Result<String> {
         // this failed attempt.
         release_files::discard(&ctx.store, &app, &tag)?;
     }
-    released.map(|()| String::new())
+    released
 }
 
 /// Builds `commit` as `dokku/<app>:<tag>` and releases it.
@@ -342,6 +352,7 @@ fn build_and_release(
         pull: options.pull,
         network: options.network,
         target: options.target,
+        checkpoint: Some(build_record::checkpoint),
     };
     engine.build(request, &mut |text| {
         // Config vars a Dockerfile does not declare with ARG are expected.
@@ -356,12 +367,23 @@ fn build_and_release(
         "post-release-builder",
         &["dockerfile", app.as_str(), &built],
     )?;
+    // `latest` is what a restart deploys: a release that fails gives it
+    // back to the image that runs.
+    let previous = engine.image(&format!("{image}:latest"))?.and_then(|i| i.id);
     engine.tag(&built, &image, "latest")?;
     record_detected_ports(ctx, &engine, &app, &built)?;
     ctx.fire("post-build", &["dockerfile", app.as_str(), ""])?;
     ctx.out.info1(format!("Releasing {app}..."))?;
-    ctx.fire("release-and-deploy", &[app.as_str(), tag])?;
-    Ok(())
+    let released = ctx.fire("release-and-deploy", &[app.as_str(), tag]);
+    // Only a release that never switched gives `latest` back: one that
+    // failed after its containers took over (a postdeploy task) runs.
+    if released.is_err()
+        && let Some(previous) = previous
+        && ctx.fire("deployed-app-image-tag", &[app.as_str()])?.trim() != tag
+    {
+        engine.tag(&previous, &image, "latest")?;
+    }
+    released.map(drop)
 }
 
 /// Records the port maps the image's `EXPOSE` implies, once per build as

@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::app_name::AppName;
 use crate::app_network;
+use crate::build_record;
 use crate::context::Context;
 use crate::dynos::Dyno;
 use crate::engine::Engine;
@@ -123,10 +124,11 @@ pub fn run(
     alive: &dyn Fn() -> Result<bool>,
 ) -> Result<()> {
     let name = check.name.clone().unwrap_or_else(|| "healthcheck".into());
-    std::thread::sleep(Duration::from_secs(check.initial_delay.unwrap_or(0)));
+    build_record::pause(Duration::from_secs(check.initial_delay.unwrap_or(0)))?;
     if let Some(seconds) = check.uptime {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(seconds) {
+            build_record::checkpoint()?;
             if !alive()? {
                 return Err(Error::fail(format!(
                     "{name}: the container exited before {seconds}s of uptime"
@@ -143,6 +145,7 @@ pub fn run(
     let wait = Duration::from_secs(check.wait.unwrap_or(5));
     let mut last = String::new();
     for attempt in 1..=attempts {
+        build_record::checkpoint()?;
         if !alive()? {
             return Err(Error::fail(format!("{name}: the container exited")));
         }
@@ -160,7 +163,7 @@ pub fn run(
             "{name} attempt {attempt}/{attempts} failed: {last}"
         ))?;
         if attempt < attempts {
-            std::thread::sleep(wait);
+            build_record::pause(wait)?;
         }
     }
     Err(Error::fail(format!("{name} failed: {last}")))
@@ -266,6 +269,7 @@ pub(super) fn check(
         UPTIME_CHECK
     };
     loop {
+        build_record::checkpoint()?;
         let (running, ip, code) = inspect()?;
         if !running {
             return Err(Error::fail(format!(

@@ -8,6 +8,7 @@ use super::properties::{restart_policy, stop_timeout, web_port};
 use super::{health, orphans, retire};
 use crate::app_name::AppName;
 use crate::app_network;
+use crate::build_record;
 use crate::container_spec::{ContainerSpec, Role};
 use crate::context::Context;
 use crate::dynos::{self as state, Dyno};
@@ -39,6 +40,17 @@ struct Release {
 /// only the new containers: the running release is never touched.
 pub fn deploy(ctx: &Context, app: &AppName, tag: &str, only: Option<&str>) -> Result<()> {
     let _lock = ctx.deploy_lock(app)?;
+    // Inside a build, the build's record goes on.
+    let recording = build_record::start(ctx, app, build_record::Kind::Deploy)?;
+    let deployed = deploy_locked(ctx, app, tag, only);
+    recording.finish(&deployed);
+    deployed
+}
+
+/// [`deploy`], under the deploy lock. `builds:cancel` stops it before
+/// each new container, in the checks, and before the switch; after the
+/// switch it completes.
+fn deploy_locked(ctx: &Context, app: &AppName, tag: &str, only: Option<&str>) -> Result<()> {
     ctx.fire("pre-deploy", &[app.as_str(), tag])?;
     let engine = Engine::connect()?;
     orphans::sweep_orphans(ctx, &engine, app)?;
@@ -86,6 +98,10 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str, only: Option<&str>) -> Re
             *count
         };
         for index in 1..=count {
+            if let Err(e) = build_record::checkpoint() {
+                discard(&engine, &started);
+                return Err(e);
+            }
             let dyno = Dyno {
                 kind: kind.clone(),
                 index,
@@ -106,6 +122,10 @@ pub fn deploy(ctx: &Context, app: &AppName, tag: &str, only: Option<&str>) -> Re
         }
     }
 
+    if let Err(e) = build_record::checkpoint() {
+        discard(&engine, &started);
+        return Err(e);
+    }
     // The switch: state files first (the proxy reads them), then the proxy.
     let before = state::snapshot(&ctx.store, app)?;
     let switched = switch(ctx, app, &started, &release, &replaced);
@@ -246,6 +266,10 @@ fn start_new(
             id,
             ip,
         }),
+        Err(e) if build_record::canceled() => {
+            engine.remove_container(&id)?;
+            Err(e)
+        }
         Err(e) => {
             // Plugins keep what they need of it first (logs: logs:failed).
             let failed = [app.as_str(), &id, &dyno.kind, &index, &release.tag];
