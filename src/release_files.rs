@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::store::atomic::{FILE_MODE, remove_file, write_atomic};
 use crate::store::{Scope, Store};
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ReleaseFile {
     plugin: &'static str,
     name: &'static str,

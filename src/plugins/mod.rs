@@ -27,6 +27,7 @@ pub mod plugin;
 pub mod ports;
 pub mod proxy;
 pub mod ps;
+pub mod releases;
 pub mod repo;
 pub mod resource;
 pub mod run;
@@ -89,6 +90,7 @@ pub static CORE: &[&Plugin] = &[
     &ports::PLUGIN,
     &proxy::PLUGIN,
     &ps::PLUGIN,
+    &releases::PLUGIN,
     &repo::PLUGIN,
     &resource::PLUGIN,
     &run::RUN,

@@ -189,8 +189,22 @@ fn cleanup(ctx: &Context, args: Vec<String>) -> Result<()> {
             images += 1;
         }
     }
+    // Release images beyond each app's retention (the releases plugin
+    // keeps what a retained release or a container uses).
+    let apps = match app {
+        Some(app) => vec![app],
+        None => usable,
+    };
+    let mut released = 0;
+    for app in &apps {
+        released += ctx
+            .fire("releases-prune", &[app.as_str()])?
+            .lines()
+            .filter_map(|n| n.trim().parse::<usize>().ok())
+            .sum::<usize>();
+    }
     ctx.out.verbose(format!(
-        "Removed {containers} exited container(s) and {images} dangling image(s)"
+        "Removed {containers} exited container(s), {images} dangling image(s) and {released} image(s) beyond release retention"
     ))
 }
 

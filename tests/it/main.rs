@@ -22,6 +22,7 @@ mod nginx;
 mod plugins;
 mod ports;
 mod proxy;
+mod releases;
 mod resource;
 mod routing;
 mod run;

@@ -199,35 +199,7 @@ fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
     let berth = Berth::new();
     let server = SshServer::start(&berth);
     let Deployed { app, source, .. } = routed(&berth, &server, "zero.test");
-    let port = server.http_port();
-    let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    // Real load for the whole scenario: four clients at 25 requests a
-    // second each, two keeping their connection alive, two connecting
-    // every time (100 requests/s in all when nothing stalls).
-    let started = std::time::Instant::now();
-    let clients: Vec<_> = [true, true, false, false]
-        .into_iter()
-        .map(|keep_alive| {
-            let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
-            std::thread::spawn(move || {
-                let mut connection = None;
-                let mut next = std::time::Instant::now();
-                while !stop.load(Ordering::Relaxed) {
-                    if !request(port, "zero.test", &mut connection) {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if !keep_alive {
-                        connection = None;
-                    }
-                    sent.fetch_add(1, Ordering::Relaxed);
-                    next += Duration::from_millis(40);
-                    std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
-                }
-            })
-        })
-        .collect();
+    let load = Load::start(server.http_port(), "zero.test");
 
     for i in 0..5 {
         source.commit(&format!("redeploy {i}"));
@@ -244,18 +216,75 @@ fn redeploys_restarts_config_changes_and_scaling_drop_no_request() {
     source.push_local(&berth, &app, "master").fails(1);
     std::thread::sleep(Duration::from_secs(2));
 
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().unwrap();
-    }
-    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-    let seconds = started.elapsed().as_secs_f64();
-    crate::harness::report(format!(
-        "zero-downtime: {sent} requests in {seconds:.1} s ({:.0}/s, half over keep-alive), {failed} failed",
-        sent as f64 / seconds
-    ));
+    let (sent, failed) = load.stop("zero-downtime");
     assert!(sent > 100, "the clients ran: {sent}");
     assert_eq!(failed, 0, "{failed} of {sent} requests failed");
+}
+
+/// Real load on an app behind nginx: four clients at 25 requests a second
+/// each, two keeping their connection alive, two connecting every time
+/// (100 requests/s in all when nothing stalls).
+pub(crate) struct Load {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    clients: Vec<std::thread::JoinHandle<()>>,
+    started: std::time::Instant,
+}
+
+impl Load {
+    pub(crate) fn start(port: u16, host: &str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let clients = [true, true, false, false]
+            .into_iter()
+            .map(|keep_alive| {
+                let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+                let host = host.to_string();
+                std::thread::spawn(move || {
+                    let mut connection = None;
+                    let mut next = std::time::Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        if !request(port, &host, &mut connection) {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if !keep_alive {
+                            connection = None;
+                        }
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        next += Duration::from_millis(40);
+                        std::thread::sleep(
+                            next.saturating_duration_since(std::time::Instant::now()),
+                        );
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            sent,
+            failed,
+            clients,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Stops the clients and reports `(sent, failed)` under `name`.
+    pub(crate) fn stop(self, name: &str) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        for client in self.clients {
+            client.join().unwrap();
+        }
+        let sent = self.sent.load(Ordering::Relaxed);
+        let failed = self.failed.load(Ordering::Relaxed);
+        let seconds = self.started.elapsed().as_secs_f64();
+        crate::harness::report(format!(
+            "{name}: {sent} requests in {seconds:.1} s ({:.0}/s, half over keep-alive), {failed} failed",
+            sent as f64 / seconds
+        ));
+        (sent, failed)
+    }
 }
 
 #[test]

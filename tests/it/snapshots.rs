@@ -454,3 +454,25 @@ fn snapshot_builds_reports() {
         .succeeds()
         .snapshot("builds-list-empty");
 }
+
+#[test]
+fn snapshot_releases_reports() {
+    let berth = Berth::new();
+    let app = crate::source::unique_app("snap");
+    berth.app(&app);
+    berth
+        .cmd(["releases:set", &app, "retention", "3"])
+        .succeeds();
+    berth
+        .cmd(["releases:report", &app])
+        .succeeds()
+        .snapshot("releases-report");
+    berth
+        .cmd(["releases:report", &app, "--format", "json"])
+        .succeeds()
+        .snapshot_json("releases-report-json");
+    berth
+        .cmd(["releases:report", "--global"])
+        .succeeds()
+        .snapshot("releases-report-global");
+}
