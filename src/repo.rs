@@ -189,6 +189,18 @@ impl AppRepo {
     /// left out. Entries carry the commit's time, so the same commit gives
     /// the same archive (and the builder's cache hits).
     pub fn tree_tar(&self, commit: Oid, dir: &str) -> Result<Vec<u8>> {
+        self.tree_tar_with(commit, dir, &[])
+    }
+
+    /// [`AppRepo::tree_tar`] with `extra` files (path, content) added
+    /// after the tree's, replacing any of the same path. Their time is
+    /// fixed so unchanged ones keep the build cache.
+    pub fn tree_tar_with(
+        &self,
+        commit: Oid,
+        dir: &str,
+        extra: &[(String, Vec<u8>)],
+    ) -> Result<Vec<u8>> {
         let root = self.tree(commit)?;
         let tree = if dir.is_empty() {
             root
@@ -239,6 +251,17 @@ impl AppRepo {
         })?;
         if let Some(f) = failure {
             return Err(f);
+        }
+        for (path, data) in extra {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            tar.append_data(&mut header, path, data.as_slice())
+                .map_err(|e| {
+                    Error::fail(format!("Unable to add {path} to the build context: {e}"))
+                })?;
         }
         tar.into_inner()
             .map_err(|e| Error::fail(format!("Unable to write the build context: {e}")))

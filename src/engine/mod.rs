@@ -8,6 +8,7 @@
 //! and berth never runs the docker CLI.
 
 mod attach;
+mod buildkit;
 mod network;
 
 use std::collections::HashMap;
@@ -18,9 +19,9 @@ use bollard::models::{
     NetworkConnectRequest,
 };
 use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptions, InspectContainerOptions, ListContainersOptions,
-    LogsOptions, RemoveContainerOptions, RemoveImageOptions, RenameContainerOptions,
-    StopContainerOptions, TagImageOptions,
+    BuildImageOptions, BuilderVersion, CreateContainerOptions, InspectContainerOptions,
+    ListContainersOptions, LogsOptions, RemoveContainerOptions, RemoveImageOptions,
+    RenameContainerOptions, StopContainerOptions, TagImageOptions,
 };
 use futures_util::StreamExt;
 
@@ -56,6 +57,10 @@ pub struct BuildRequest {
     /// stops it (the engine cancels a build whose client went away) and
     /// is what `build` returns (`builds:cancel`).
     pub checkpoint: Option<fn() -> Result<()>>,
+    /// Build with BuildKit (cache mounts, `# syntax=`); the legacy
+    /// builder when the engine has no BuildKit, saying so through
+    /// `on_output`.
+    pub buildkit: bool,
 }
 
 /// One container event: `start`, `die`, `stop`, … with the container's
@@ -100,22 +105,57 @@ impl Engine {
         request: BuildRequest,
         on_output: &mut dyn FnMut(&str) -> Result<()>,
     ) -> Result<()> {
+        if !request.buildkit {
+            return self.build_once(&request, false, on_output);
+        }
+        let mut printed = false;
+        let built = self.build_once(&request, true, &mut |text| {
+            printed = true;
+            on_output(text)
+        });
+        match built {
+            Err(e) if !printed && buildkit::unavailable(&e.to_string()) => {
+                on_output(&format!(
+                    " !     BuildKit is not available on this engine ({}): building with the legacy builder\n",
+                    e.to_string().trim_end()
+                ))?;
+                self.build_once(&request, false, on_output)
+            }
+            other => other,
+        }
+    }
+
+    fn build_once(
+        &self,
+        request: &BuildRequest,
+        buildkit: bool,
+        on_output: &mut dyn FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
         let options = BuildImageOptions {
-            dockerfile: request.dockerfile,
-            t: Some(request.tag),
+            dockerfile: request.dockerfile.clone(),
+            t: Some(request.tag.clone()),
             rm: true,
             forcerm: true,
-            labels: Some(request.labels),
-            buildargs: Some(request.build_args),
+            labels: Some(request.labels.clone()),
+            buildargs: Some(request.build_args.clone()),
             nocache: request.no_cache,
             pull: request.pull.then(|| "1".to_string()),
-            networkmode: request.network,
-            target: request.target.unwrap_or_default(),
+            networkmode: request.network.clone(),
+            target: request.target.clone().unwrap_or_default(),
+            version: if buildkit {
+                BuilderVersion::BuilderBuildKit
+            } else {
+                BuilderVersion::BuilderV1
+            },
+            // The context is the uploaded tar; the session only serves
+            // registry credentials (none).
+            session: buildkit.then(|| format!("berth-{}", std::process::id())),
             ..Default::default()
         };
         let checkpoint = request.checkpoint.unwrap_or(|| Ok(()));
+        let mut progress = buildkit::Progress::default();
         self.block_on(async {
-            let body = bollard::body_full(request.context.into());
+            let body = bollard::body_full(request.context.clone().into());
             let mut stream = self.docker.build_image(options, None, Some(body));
             loop {
                 let next = tokio::time::timeout(BUILD_CHECKPOINT, stream.next()).await;
@@ -133,6 +173,12 @@ impl Engine {
                         message.trim_end()
                     )));
                 }
+                if let Some(aux) = &info.aux {
+                    let text = progress.text(aux);
+                    if !text.is_empty() {
+                        on_output(&text)?;
+                    }
+                }
                 if let Some(text) = info.stream.or(info.status) {
                     on_output(&text)?;
                 }
@@ -146,6 +192,18 @@ impl Engine {
         self.block_on(self.docker.version())
             .map(|v| v.version.unwrap_or_default())
             .map_err(|e| engine_error("Unable to ask the engine its version", e))
+    }
+
+    /// Whether the engine builds with BuildKit: a Linux engine with API
+    /// 1.39 or newer (its `/session` endpoint).
+    pub fn supports_buildkit(&self) -> bool {
+        let Ok(version) = self.block_on(self.docker.version()) else {
+            return false;
+        };
+        let api = version.api_version.unwrap_or_default();
+        let mut parts = api.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let api = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        version.os.as_deref() == Some("linux") && api >= (1, 39)
     }
 
     pub fn tag(&self, image: &str, repo: &str, tag: &str) -> Result<()> {

@@ -137,7 +137,7 @@ impl Engine {
             .filter_map(|n| {
                 Some(Candidate {
                     id: n.id?,
-                    created: n.created.unwrap_or_default(),
+                    created: rfc3339(n.created),
                 })
             })
             .collect())
@@ -266,7 +266,7 @@ impl From<bollard::models::Network> for NetworkInfo {
         NetworkInfo {
             id: n.id.unwrap_or_default(),
             name: n.name.unwrap_or_default(),
-            created: n.created.unwrap_or_default(),
+            created: rfc3339(n.created),
             driver: n.driver.unwrap_or_default(),
             scope: n.scope.unwrap_or_default(),
             internal: n.internal.unwrap_or(false),
@@ -394,6 +394,15 @@ fn created_key(created: &str) -> (String, u32) {
         }
         None => (stamp.to_string(), 0),
     }
+}
+
+/// The engine's timestamps as it writes them (bollard parses them).
+fn rfc3339(time: Option<time::OffsetDateTime>) -> String {
+    time.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ pub static CORE: &[&Plugin] = &[
     &apps::PLUGIN,
     &builder::PLUGIN,
     &builder::DOCKERFILE,
+    &builder::AUTO,
     &builds::PLUGIN,
     &certs::PLUGIN,
     &checks::PLUGIN,

@@ -1,7 +1,7 @@
 //! Pushes deploy real containers on the real engine (scripts/test starts it).
 
 use crate::harness::Berth;
-use crate::source::{Deployed, Source, container_of, dyno_addr, http_get, unique_app, web_answer};
+use crate::source::{Deployed, container_of, dyno_addr, http_get, web_answer};
 
 #[test]
 fn push_deploys_and_second_push_deploys_new_code() {
@@ -148,20 +148,6 @@ fn first_push_records_its_branch() {
         .cmd(["git:report", &app, "--git-deploy-branch"])
         .succeeds()
         .stdout_is("main\n");
-}
-
-#[test]
-fn app_without_dockerfile_is_refused_clearly() {
-    let berth = Berth::new();
-    let source = Source::new("hello");
-    source.git(&["rm", "-q", "Dockerfile"]);
-    source.commit("no dockerfile");
-    let app = unique_app("nodockerfile");
-    berth.app(&app);
-    source
-        .push_local(&berth, &app, "master")
-        .fails(1)
-        .stderr_has("No Dockerfile found");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! berth's integration tests: the real binary, fresh temp roots per test.
 
 mod apps;
+mod builder_auto;
 mod builds;
 mod cli;
 mod config;

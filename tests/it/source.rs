@@ -136,10 +136,15 @@ impl Berth {
     /// A deploy of `tests/apps/hello` to a new app `<prefix>-<run>-<n>`,
     /// to prepare before it is pushed.
     pub fn deploy(&self, prefix: &str) -> Deploy<'_> {
+        self.deploy_template(prefix, "hello")
+    }
+
+    /// A deploy of `tests/apps/<template>` to a new app `<prefix>-<run>-<n>`.
+    pub fn deploy_template(&self, prefix: &str, template: &str) -> Deploy<'_> {
         Deploy {
             berth: self,
             app: unique_app(prefix),
-            source: Source::new("hello"),
+            source: Source::new(template),
             created: false,
             refspec: "master".into(),
         }
@@ -212,7 +217,7 @@ impl<'a> Deploy<'a> {
     fn deployed(self, pushed: Done) -> Deployed {
         pushed.assert_code(0);
         let pushed = pushed
-            .stderr_has(&format!("-----> Building {} from Dockerfile", self.app))
+            .stderr_has(&format!("-----> Building {} ", self.app))
             .stderr_has("=====> Application deployed:");
         Deployed {
             app: self.app,

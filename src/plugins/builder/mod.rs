@@ -12,6 +12,8 @@
 //! `build-dir`, that folder of the commit is the build context, and the
 //! Dockerfile, Procfile, app.json and nginx template are looked up in it.
 
+mod auto;
+
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,6 +52,8 @@ pub static PLUGIN: Plugin = Plugin {
     triggers: &[("receive-app", trigger_receive_app)],
 };
 
+pub use auto::PLUGIN as AUTO;
+
 /// Dokku's `builder-dockerfile` plugin: the Dockerfile's path.
 pub static DOCKERFILE: Plugin = Plugin {
     name: "builder-dockerfile",
@@ -72,10 +76,12 @@ pub static DOCKERFILE: Plugin = Plugin {
     triggers: &[],
 };
 
-/// Dokku's builders: `builder:set selected` takes one of these. berth
-/// runs `dockerfile`; selecting another is stored (a moved app keeps its
-/// setting) and its push says what berth cannot do.
+/// Dokku's builders and berth's `auto` (the zero-config builder):
+/// `builder:set selected` takes one of these. berth runs `dockerfile` and
+/// `auto`; selecting another is stored (a moved app keeps its setting) and
+/// its push says what berth cannot do.
 const BUILDERS: &[&str] = &[
+    "auto",
     "dockerfile",
     "herokuish",
     "lambda",
@@ -92,6 +98,16 @@ const PROPERTIES: &[Property] = &[
         validate: Some(relative_path),
     },
     Property {
+        name: "ca-bundle",
+        reach: Reach::GlobalOnly,
+        validate: Some(ca_bundle_file),
+    },
+    Property {
+        name: "ca-bundle-runtime",
+        reach: Reach::GlobalOnly,
+        validate: Some(boolean),
+    },
+    Property {
         name: "selected",
         reach: Reach::AppAndGlobal,
         validate: Some(known_builder),
@@ -106,6 +122,8 @@ const PROPERTIES: &[Property] = &[
 /// The builder properties with their defaults.
 const LAYERED: &[(&str, &str)] = &[
     ("build-dir", ""),
+    ("ca-bundle", ""),
+    ("ca-bundle-runtime", "false"),
     ("selected", ""),
     ("skip-cleanup", "false"),
 ];
@@ -152,7 +170,58 @@ fn boolean(value: &str) -> Result<()> {
     }
 }
 
+/// The most a CA bundle may weigh (Debian's whole bundle is ~220 KB).
+const CA_BUNDLE_LIMIT: u64 = 4 << 20;
+
+/// A readable file of PEM certificates on this machine.
+fn ca_bundle_file(value: &str) -> Result<()> {
+    if !value.starts_with('/') {
+        return Err(Error::fail(format!(
+            "Invalid ca-bundle {value}: give the absolute path of a PEM file"
+        )));
+    }
+    read_ca_bundle(value).map(drop)
+}
+
+fn read_ca_bundle(path: &str) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::fail(format!("Unable to read the CA bundle {path}: {e}")))?;
+    let bytes = crate::bounded::read_all(file, CA_BUNDLE_LIMIT, "the CA bundle")?;
+    let marker = b"-----BEGIN CERTIFICATE-----";
+    if !bytes.windows(marker.len()).any(|w| w == marker) {
+        return Err(Error::fail(format!(
+            "The CA bundle {path} holds no PEM certificate"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The global CA bundle builds get, read now (bounded).
+fn ca_bundle(ctx: &Context) -> Result<Option<Vec<u8>>> {
+    let path = ctx
+        .store
+        .property("builder", &Scope::Global, "ca-bundle")?
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
+    path.map(|path| {
+        read_ca_bundle(&path)
+            .map_err(|e| Error::fail(format!("{e} (set by builder:set --global ca-bundle)")))
+    })
+    .transpose()
+}
+
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
+    // The bundle is a file of the server: a client over SSH may not make
+    // berth read one.
+    let names_file = args
+        .iter()
+        .position(|a| a == "ca-bundle")
+        .is_some_and(|i| i + 1 < args.len());
+    if names_file && ctx.caller()?.is_remote() {
+        return Err(Error::fail(
+            "builder:set ca-bundle names a file of the server: run it there (dokku builder:set --global ca-bundle PATH)",
+        ));
+    }
     property_set::run(ctx, "builder", PROPERTIES, args)
 }
 
@@ -206,21 +275,158 @@ fn layered_rows(
     Ok(rows)
 }
 
-/// The builder detection would pick for the deploy branch's head:
-/// `dockerfile` when its Dockerfile is there, else nothing.
+/// The builder detection picks for the deploy branch's head:
+/// `dockerfile`, `auto`, or nothing.
 fn detected(ctx: &Context, app: &AppName) -> Result<String> {
-    let Ok(repo) = AppRepo::open(&ctx.store.app_dir(app)) else {
+    let Some((repo, commit)) = deploy_head(ctx, app)? else {
         return Ok(String::new());
+    };
+    let environment = || environment(ctx, app, None);
+    Ok(match choose(ctx, app, &repo, commit, environment) {
+        Ok(chosen) => chosen.builder_type().to_string(),
+        Err(_) => String::new(),
+    })
+}
+
+/// The repository and the deploy branch's head, if it has one.
+fn deploy_head(ctx: &Context, app: &AppName) -> Result<Option<(AppRepo, git2::Oid)>> {
+    let Ok(repo) = AppRepo::open(&ctx.store.app_dir(app)) else {
+        return Ok(None);
     };
     let branch = ctx.fire("git-deploy-branch", &[app.as_str()])?;
     let Ok(commit) = repo.commit_id(&format!("refs/heads/{}", branch.trim())) else {
-        return Ok(String::new());
+        return Ok(None);
     };
-    let path = in_build_dir(&build_dir(ctx, app)?, &dockerfile_path(ctx, app)?);
-    Ok(match repo.file(commit, &path)? {
-        Some(_) => "dockerfile".into(),
-        None => String::new(),
+    Ok(Some((repo, commit)))
+}
+
+/// What the zero-config builder would build for the deploy branch's head
+/// (`builder-auto:report`).
+fn current_plan(ctx: &Context, app: &AppName) -> Result<auto::Plan> {
+    let (repo, commit) = deploy_head(ctx, app)?
+        .ok_or_else(|| Error::fail(format!("App {app} has no code to build: push it first")))?;
+    let dir = build_dir(ctx, app)?;
+    let files = CommitFiles {
+        repo: &repo,
+        commit,
+        dir: &dir,
+    };
+    let engine = Engine::connect().ok();
+    auto::plan(ctx, app, &files, environment(ctx, app, engine.as_ref())?)?.ok_or_else(|| {
+        Error::fail(format!(
+            "berth's zero-config builder recognises nothing in {app}: it looked for {}",
+            auto::detect::LOOKED_FOR
+        ))
     })
+}
+
+/// The files of a commit's build root, for detection.
+struct CommitFiles<'a> {
+    repo: &'a AppRepo,
+    commit: git2::Oid,
+    dir: &'a str,
+}
+
+impl auto::detect::Files for CommitFiles<'_> {
+    fn get(&self, path: &str) -> Option<Vec<u8>> {
+        self.repo
+            .file(self.commit, &in_build_dir(self.dir, path))
+            .ok()
+            .flatten()
+    }
+}
+
+/// How the zero-config builder's build will run; `engine` says whether
+/// BuildKit is there (none: assume not).
+fn environment(ctx: &Context, app: &AppName, engine: Option<&Engine>) -> Result<auto::Environment> {
+    let ca_runtime = ctx
+        .store
+        .property("builder", &Scope::Global, "ca-bundle-runtime")?
+        .is_some_and(|v| v.trim() == "true");
+    Ok(auto::Environment {
+        ca_bundle: ca_bundle(ctx)?,
+        ca_runtime,
+        buildkit: engine.is_some_and(Engine::supports_buildkit),
+        config_keys: ctx.store.merged_env(app)?.into_keys().collect(),
+    })
+}
+
+/// The builder of a commit, decided before anything is built.
+enum Chosen {
+    Dockerfile { path: String, text: Vec<u8> },
+    Auto(auto::Plan),
+}
+
+impl Chosen {
+    /// The `com.dokku.builder-type` label and trigger argument.
+    fn builder_type(&self) -> &'static str {
+        match self {
+            Chosen::Dockerfile { .. } => "dockerfile",
+            Chosen::Auto(_) => "auto",
+        }
+    }
+}
+
+/// Dokku's detection order: `builder:set selected` wins; else the
+/// Dockerfile; else berth's zero-config builder when it recognises the app.
+fn choose(
+    ctx: &Context,
+    app: &AppName,
+    repo: &AppRepo,
+    commit: git2::Oid,
+    environment: impl FnOnce() -> Result<auto::Environment>,
+) -> Result<Chosen> {
+    let selected = property(ctx, "builder", app, "selected")?.unwrap_or_default();
+    if !matches!(selected.as_str(), "" | "dockerfile" | "auto") {
+        return Err(Error::fail(format!(
+            "Builder {selected} is not available: berth runs no buildpacks or builder images. It builds from a Dockerfile (builder:set {app} selected dockerfile) or detects Python, Node.js, Go and static apps itself (builder:set {app} selected auto)"
+        )));
+    }
+    let dir = build_dir(ctx, app)?;
+    let files = CommitFiles {
+        repo,
+        commit,
+        dir: &dir,
+    };
+    let dockerfile = dockerfile_path(ctx, app)?;
+    if selected != "auto"
+        && let Some(text) = auto::detect::Files::get(&files, &dockerfile)
+    {
+        return Ok(Chosen::Dockerfile {
+            path: dockerfile,
+            text,
+        });
+    }
+    let short = &commit.to_string()[..7];
+    if selected == "dockerfile" {
+        return Err(Error::fail(format!(
+            "No {dockerfile} found in {short}, and builder:set {app} selected dockerfile asks for one"
+        )));
+    }
+    let environment = environment()?;
+    let buildpacks = if auto::detect::Files::has(&files, ".buildpacks") {
+        Some(".buildpacks")
+    } else if environment.config_keys.iter().any(|k| k == "BUILDPACK_URL") {
+        Some("BUILDPACK_URL")
+    } else {
+        None
+    };
+    let Some(mut plan) = auto::plan(ctx, app, &files, environment)? else {
+        return Err(Error::fail(format!(
+            "Unable to select a builder for {short}: no {dockerfile}, and berth's zero-config builder found none of {}",
+            auto::detect::LOOKED_FOR
+        )));
+    };
+    if let Some(source) = buildpacks {
+        plan.notes.insert(
+            0,
+            format!(
+                "{source} found: berth runs no buildpacks, the {} app is built by its zero-config builder",
+                plan.stack.title()
+            ),
+        );
+    }
+    Ok(Chosen::Auto(plan))
 }
 
 /// The `build-dir` property, without surrounding slashes (`""`: the root).
@@ -277,10 +483,18 @@ fn receive(ctx: &Context, app: &AppName, rev: Option<&String>) -> Result<()> {
         .commit_id(&rev)
         .map_err(|_| Error::fail(format!("App {app} has no code to build: push it first")))?;
     let sha = commit.to_string();
+    record_git_rev(ctx, &app, &sha)?;
 
+    let engine = Engine::connect()?;
+    let environment = || environment(ctx, &app, Some(&engine));
+    let chosen = choose(ctx, &app, &repo, commit, environment)?;
     let tag = deploy_tag(&sha);
-    stage_release_files(ctx, &app, &repo, commit, &tag)?;
-    let released = build_and_release(ctx, &app, &repo, commit, &sha, &tag);
+    let plan = match &chosen {
+        Chosen::Auto(plan) => Some(plan),
+        Chosen::Dockerfile { .. } => None,
+    };
+    stage_release_files(ctx, &app, &repo, commit, &tag, plan)?;
+    let released = build_and_release(ctx, &engine, &app, &repo, commit, &sha, &tag, chosen);
     if released.is_err() {
         // Promoted files belong to the release that runs; staged ones to
         // this failed attempt.
@@ -289,61 +503,74 @@ fn receive(ctx: &Context, app: &AppName, rev: Option<&String>) -> Result<()> {
     released
 }
 
-/// Builds `commit` as `dokku/<app>:<tag>` and releases it.
+/// Builds `commit` as `dokku/<app>:<tag>` with the builder `chosen` and
+/// releases it.
+#[allow(clippy::too_many_arguments)]
 fn build_and_release(
     ctx: &Context,
+    engine: &Engine,
     app: &AppName,
     repo: &AppRepo,
     commit: git2::Oid,
     sha: &str,
     tag: &str,
+    chosen: Chosen,
 ) -> Result<()> {
     let app = app.clone();
-    record_git_rev(ctx, &app, sha)?;
-
-    let selected = property(ctx, "builder", &app, "selected")?.unwrap_or_default();
-    if !selected.is_empty() && selected != "dockerfile" {
-        return Err(Error::fail(format!(
-            "Builder {selected} is not available: berth builds apps from a Dockerfile (builder:set {app} selected dockerfile)"
-        )));
+    let builder = chosen.builder_type();
+    ctx.fire("pre-receive-app", &[app.as_str(), builder, "", sha])?;
+    match &chosen {
+        Chosen::Dockerfile { .. } => ctx.out.info1(format!("Building {app} from Dockerfile"))?,
+        Chosen::Auto(plan) => {
+            ctx.out
+                .info1(format!("Building {app} with the zero-config builder"))?;
+            ctx.out
+                .info1(format!("{} app detected", plan.stack.title()))?;
+            for note in &plan.notes {
+                ctx.out.verbose(note)?;
+            }
+        }
     }
-    let dockerfile = dockerfile_path(ctx, &app)?;
-    let build_dir = build_dir(ctx, &app)?;
-    if repo
-        .file(commit, &in_build_dir(&build_dir, &dockerfile))?
-        .is_none()
-    {
-        return Err(Error::fail(format!(
-            "No {dockerfile} found in {}: berth builds apps from a Dockerfile",
-            &sha[..7.min(sha.len())]
-        )));
-    }
-
-    ctx.fire("pre-receive-app", &[app.as_str(), "dockerfile", "", sha])?;
-    ctx.out.info1(format!("Building {app} from Dockerfile"))?;
-    ctx.fire("pre-build", &["dockerfile", app.as_str(), ""])?;
-    let engine = Engine::connect()?;
+    ctx.fire("pre-build", &[builder, app.as_str(), ""])?;
     let image = format!("dokku/{app}");
     let labels = HashMap::from([
         ("com.dokku.app-name".to_string(), app.to_string()),
-        (
-            "com.dokku.builder-type".to_string(),
-            "dockerfile".to_string(),
-        ),
+        ("com.dokku.builder-type".to_string(), builder.to_string()),
         ("com.dokku.image-stage".to_string(), "build".to_string()),
         ("dokku".to_string(), String::new()),
     ]);
     // Plugins' build options; config vars come first so a plugin's
     // --build-arg wins.
-    let options = BuildOptions::from_plugins(ctx, &[app.as_str(), "dockerfile"])?;
+    let options = BuildOptions::from_plugins(ctx, &[app.as_str(), builder])?;
     // Config vars as build args: a Dockerfile sees one only when it
     // declares it (`ARG KEY`), so nothing leaks into other images.
     let mut build_args: HashMap<String, String> = ctx.store.merged_env(&app)?.into_iter().collect();
+    let build_dir = build_dir(ctx, &app)?;
+    let (context, dockerfile, buildkit, plan) = match chosen {
+        Chosen::Dockerfile { path, text } => {
+            // The CA bundle reaches a Dockerfile as a context file it may
+            // COPY (`ARG BERTH_CA_BUNDLE`).
+            let mut extra = Vec::new();
+            if let Some(ca) = ca_bundle(ctx)? {
+                extra.push((auto::render::CA_FILE.to_string(), ca));
+                build_args.insert("BERTH_CA_BUNDLE".into(), auto::render::CA_FILE.into());
+            }
+            let context = repo.tree_tar_with(commit, &build_dir, &extra)?;
+            let buildkit = needs_buildkit(&text);
+            (context, path, buildkit, None)
+        }
+        Chosen::Auto(plan) => {
+            let context = repo.tree_tar_with(commit, &build_dir, &plan.context)?;
+            let buildkit = plan.file.text().contains("--mount=");
+            let dockerfile = format!("{}/Dockerfile", auto::render::CONTEXT_DIR);
+            (context, dockerfile, buildkit, Some(plan))
+        }
+    };
     build_args.extend(options.build_args);
     let mut labels = labels;
     labels.extend(options.labels);
     let request = BuildRequest {
-        context: repo.tree_tar(commit, &build_dir)?,
+        context,
         dockerfile,
         tag: format!("{image}:{tag}"),
         labels,
@@ -353,26 +580,28 @@ fn build_and_release(
         network: options.network,
         target: options.target,
         checkpoint: Some(build_record::checkpoint),
+        buildkit,
     };
+    let mut announcer = plan.as_ref().map(|p| Announcer::new(&p.file));
     engine.build(request, &mut |text| {
         // Config vars a Dockerfile does not declare with ARG are expected.
         if text.contains("[Warning] One or more build-args") {
             return Ok(());
         }
-        ctx.out.raw(text.as_bytes())
+        match &mut announcer {
+            Some(announcer) => announcer.print(ctx, text),
+            None => ctx.out.raw(text.as_bytes()),
+        }
     })?;
     let built = format!("{image}:{tag}");
-    ctx.fire("pre-release-builder", &["dockerfile", app.as_str(), &built])?;
-    ctx.fire(
-        "post-release-builder",
-        &["dockerfile", app.as_str(), &built],
-    )?;
+    ctx.fire("pre-release-builder", &[builder, app.as_str(), &built])?;
+    ctx.fire("post-release-builder", &[builder, app.as_str(), &built])?;
     // `latest` is what a restart deploys: a release that fails gives it
     // back to the image that runs.
     let previous = engine.image(&format!("{image}:latest"))?.and_then(|i| i.id);
     engine.tag(&built, &image, "latest")?;
-    record_detected_ports(ctx, &engine, &app, &built)?;
-    ctx.fire("post-build", &["dockerfile", app.as_str(), ""])?;
+    record_detected_ports(ctx, engine, &app, &built)?;
+    ctx.fire("post-build", &[builder, app.as_str(), ""])?;
     ctx.out.info1(format!("Releasing {app}..."))?;
     let released = ctx.fire("release-and-deploy", &[app.as_str(), tag]);
     // Only a release that never switched gives `latest` back: one that
@@ -384,6 +613,69 @@ fn build_and_release(
         engine.tag(&previous, &image, "latest")?;
     }
     released.map(drop)
+}
+
+/// A Dockerfile that only BuildKit builds: `RUN --mount`, a `# syntax=`
+/// line, a heredoc.
+fn needs_buildkit(dockerfile: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(dockerfile);
+    text.lines().any(|line| {
+        let line = line.trim();
+        let lower = line.to_ascii_lowercase();
+        lower.starts_with("# syntax=")
+            || lower.starts_with("#syntax=")
+            || (!line.starts_with('#') && (line.contains("--mount=") || line.contains("<<")))
+    })
+}
+
+/// Prints a zero-config build's output with Heroku-style `----->` lines
+/// before the steps that matter, and says when a step's cached layer was
+/// reused (legacy: ` ---> Using cache`; BuildKit: `#N CACHED`).
+struct Announcer<'a> {
+    file: &'a auto::render::BuildFile,
+    /// The announced step being run: its message and BuildKit number.
+    current: Option<(&'a str, Option<String>)>,
+}
+
+impl<'a> Announcer<'a> {
+    fn new(file: &'a auto::render::BuildFile) -> Self {
+        Announcer {
+            file,
+            current: None,
+        }
+    }
+
+    fn print(&mut self, ctx: &Context, text: &str) -> Result<()> {
+        for line in text.split_inclusive('\n') {
+            let trimmed = line.trim_end();
+            let buildkit_step = trimmed
+                .strip_prefix('#')
+                .and_then(|rest| rest.split_once(' '))
+                .map(|(n, rest)| (n.to_string(), rest));
+            if let Some(message) = self.file.announcement(trimmed) {
+                ctx.out.info1(message)?;
+                self.current = Some((message, buildkit_step.as_ref().map(|(n, _)| n.clone())));
+            } else if let Some((message, step)) = self.current.clone() {
+                let cached = match (&step, &buildkit_step) {
+                    (None, _) => trimmed == " ---> Using cache",
+                    (Some(n), Some((m, rest))) => n == m && *rest == "CACHED",
+                    (Some(_), None) => false,
+                };
+                if step.is_none() && trimmed.starts_with("Step ") {
+                    self.current = None;
+                }
+                if cached {
+                    ctx.out.raw(line.as_bytes())?;
+                    ctx.out.verbose(format!(
+                        "{message}: unchanged since the last build, reusing its layer"
+                    ))?;
+                    continue;
+                }
+            }
+            ctx.out.raw(line.as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 /// Records the port maps the image's `EXPOSE` implies, once per build as
@@ -435,13 +727,27 @@ fn stage_release_files(
     repo: &AppRepo,
     commit: git2::Oid,
     tag: &str,
+    plan: Option<&auto::Plan>,
 ) -> Result<()> {
     let build_dir = build_dir(ctx, app)?;
     let path_of = |plugin: &str, key: &str, default: &str| -> Result<String> {
         let path = property(ctx, plugin, app, key)?.unwrap_or_else(|| default.into());
         Ok(in_build_dir(&build_dir, &path))
     };
-    let procfile = repo.file(commit, &path_of("ps", "procfile-path", "Procfile")?)?;
+    let mut procfile = repo.file(commit, &path_of("ps", "procfile-path", "Procfile")?)?;
+    // A zero-config app without a Procfile gets its stack's web process,
+    // as Heroku's buildpacks give one.
+    if procfile.is_none()
+        && let Some(plan) = plan
+    {
+        let web = plan.web.as_deref().ok_or_else(|| {
+            Error::fail(format!(
+                "No Procfile, and berth found no web process for this {} app: add a Procfile (web: COMMAND) or run builder-auto:set {app} web-command COMMAND",
+                plan.stack.title()
+            ))
+        })?;
+        procfile = Some(format!("web: {web}\n").into_bytes());
+    }
     if let Some(bytes) = &procfile {
         Procfile::parse(&String::from_utf8_lossy(bytes))?;
     }

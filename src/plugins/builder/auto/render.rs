@@ -23,15 +23,22 @@ pub struct Settings {
     pub install: Option<Vec<String>>,
     /// Replaces the build step (argv, no shell).
     pub build: Option<Vec<String>>,
+    /// The engine builds with BuildKit: package caches become cache
+    /// mounts that outlive the layers.
+    pub buildkit: bool,
+    /// Config keys the build step sees (their values arrive as build
+    /// args, as Dokku passes config to Dockerfile builds).
+    pub build_env: Vec<String>,
 }
 
-/// A Dockerfile, and the Heroku-style line to print when the legacy
-/// builder reaches a step (`Step N/M`).
+/// A Dockerfile, and the Heroku-style line to print when the builder
+/// reaches a step.
 #[derive(Default)]
 pub struct BuildFile {
     lines: Vec<String>,
-    steps: usize,
-    announce: Vec<(usize, String)>,
+    /// (instruction, message): both builders print the instruction as
+    /// written when its step starts (`Step 9/20 : RUN …`, `#9 [deps 4/5] RUN …`).
+    announce: Vec<(String, String)>,
 }
 
 impl BuildFile {
@@ -41,12 +48,12 @@ impl BuildFile {
         text
     }
 
-    /// What to say when step `n` (1-based) starts.
-    pub fn announcement(&self, step: usize) -> Option<&str> {
+    /// What to say when the builder prints `output` (one line).
+    pub fn announcement(&self, output: &str) -> Option<&str> {
         self.announce
             .iter()
-            .find(|(n, _)| *n == step)
-            .map(|(_, line)| line.as_str())
+            .find(|(instruction, _)| output.trim_end().ends_with(instruction.as_str()))
+            .map(|(_, message)| message.as_str())
     }
 
     fn comment(&mut self, text: &str) {
@@ -54,13 +61,13 @@ impl BuildFile {
     }
 
     fn step(&mut self, line: impl Into<String>) {
-        self.steps += 1;
         self.lines.push(line.into());
     }
 
     fn announced(&mut self, message: &str, line: impl Into<String>) {
+        let line = line.into();
+        self.announce.push((line.clone(), message.to_string()));
         self.step(line);
-        self.announce.push((self.steps, message.to_string()));
     }
 
     /// `RUN` in exec form: the words are JSON-escaped, never a shell line.
@@ -70,6 +77,24 @@ impl BuildFile {
 
     fn blank(&mut self) {
         self.lines.push(String::new());
+    }
+}
+
+/// `RUN` of `argv`; under BuildKit the tool's `caches` are cache mounts.
+fn run_line(settings: &Settings, caches: &[&str], argv: &[String]) -> String {
+    let mut line = String::from("RUN ");
+    if settings.buildkit {
+        for cache in caches {
+            line.push_str(&format!("--mount=type=cache,target={cache} "));
+        }
+    }
+    line + &json(argv)
+}
+
+/// `ARG` for each config key the build step may read.
+fn build_args(file: &mut BuildFile, settings: &Settings) {
+    for key in &settings.build_env {
+        file.step(format!("ARG {key}"));
     }
 }
 
@@ -182,23 +207,29 @@ fn render_python(file: &mut BuildFile, settings: &Settings, manifest: &PythonMan
         }
     };
     let command = settings.install.clone().unwrap_or_else(|| {
-        argv(&[
+        let mut words = argv(&[
             "/app/.venv/bin/pip",
             "install",
             "--disable-pip-version-check",
-            "--no-cache-dir",
-            "-r",
-            install.1,
-        ])
+        ]);
+        if !settings.buildkit {
+            words.push("--no-cache-dir".into());
+        }
+        words.extend(argv(&["-r", install.1]));
+        words
     });
-    file.announced(install.0, format!("RUN {}", json(&command)));
+    file.announced(
+        install.0,
+        run_line(settings, &["/root/.cache/pip"], &command),
+    );
     runtime_stage(file, settings, "base");
     file.step("COPY --from=deps --chown=1000:1000 /app/.venv /app/.venv");
     file.step("COPY --from=source --chown=1000:1000 /app /app");
-    if let Some(build) = &settings.build {
-        file.run(build);
-    }
     file.step("ENV PATH=/app/.venv/bin:$PATH VIRTUAL_ENV=/app/.venv PYTHONUNBUFFERED=1");
+    if let Some(build) = &settings.build {
+        build_args(file, settings);
+        file.announced("Building the app", format!("RUN {}", json(build)));
+    }
 }
 
 fn render_node(file: &mut BuildFile, settings: &Settings, tool: &NodeTool, build_script: bool) {
@@ -297,15 +328,22 @@ fn render_node(file: &mut BuildFile, settings: &Settings, tool: &NodeTool, build
     file.step("WORKDIR /app");
     file.step(format!("COPY package.json {lockfile} /app/").replace("  ", " "));
     let install = settings.install.clone().unwrap_or_else(|| argv(&install));
-    file.announced("Installing dependencies", format!("RUN {}", json(&install)));
+    file.announced(
+        "Installing dependencies",
+        run_line(settings, &["/tmp/.npm"], &install),
+    );
     let build = settings
         .build
         .clone()
         .or_else(|| build_script.then(|| argv(&["npm", "run", "build"])));
     if let Some(build) = &build {
         file.step("COPY --from=source /app /app");
-        file.announced("Building the app", format!("RUN {}", json(build)));
-        file.run(&argv(&prune));
+        build_args(file, settings);
+        file.announced(
+            "Building the app",
+            run_line(settings, &["/tmp/.npm"], build),
+        );
+        file.step(run_line(settings, &["/tmp/.npm"], &argv(&prune)));
     }
     file.blank();
     file.step("FROM base");
@@ -319,6 +357,8 @@ fn render_node(file: &mut BuildFile, settings: &Settings, tool: &NodeTool, build
     }
     file.step("ENV NODE_ENV=production npm_config_cache=/tmp/.npm");
 }
+
+const GO_CACHES: &[&str] = &["/go/pkg/mod", "/go/cache"];
 
 fn render_go(file: &mut BuildFile, settings: &Settings, sum: bool) {
     base_stage(file, settings, "");
@@ -336,14 +376,18 @@ fn render_go(file: &mut BuildFile, settings: &Settings, sum: bool) {
     });
     file.announced(
         "Downloading modules",
-        format!("RUN {}", json(&argv(&["go", "mod", "download"]))),
+        run_line(settings, GO_CACHES, &argv(&["go", "mod", "download"])),
     );
     file.step("COPY --from=source /app /src");
     let build = settings
         .build
         .clone()
         .unwrap_or_else(|| argv(&["go", "build", "-trimpath", "-o", "/out/", "./..."]));
-    file.announced("Building with go build", format!("RUN {}", json(&build)));
+    build_args(file, settings);
+    file.announced(
+        "Building with go build",
+        run_line(settings, GO_CACHES, &build),
+    );
     runtime_stage(file, settings, "base");
     file.step("COPY --from=source --chown=1000:1000 /app /app");
     file.step("COPY --from=build /out /app/bin");
@@ -368,6 +412,8 @@ mod tests {
             npm_version: "10".into(),
             install: None,
             build: None,
+            buildkit: false,
+            build_env: Vec::new(),
         }
     }
 
@@ -408,6 +454,28 @@ mod tests {
     }
 
     #[test]
+    fn buildkit_keeps_package_caches_in_cache_mounts() {
+        let text = render(
+            &python(),
+            &Settings {
+                buildkit: true,
+                ..settings()
+            },
+        )
+        .text();
+        assert!(
+            text.contains("RUN --mount=type=cache,target=/root/.cache/pip [\"/app/.venv/bin/pip\""),
+            "{text}"
+        );
+        assert!(!text.contains("--no-cache-dir"));
+        assert!(
+            render(&python(), &settings())
+                .text()
+                .contains("--no-cache-dir")
+        );
+    }
+
+    #[test]
     fn overrides_are_exec_form_words_never_a_shell_line() {
         let install = vec!["pip".to_string(), "install".into(), "x; rm -rf /".into()];
         let text = render(
@@ -425,23 +493,24 @@ mod tests {
     }
 
     #[test]
-    fn steps_are_announced_by_their_number() {
+    fn steps_are_announced_by_their_instruction_in_either_builder() {
         let file = render(&Stack::Static(Static { root: "/app" }), &settings());
         assert!(file.text().contains("busybox"));
         let python = render(&python(), &settings());
         let text = python.text();
-        let steps: Vec<&str> = text
+        let line = text
             .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
-        let n = steps
-            .iter()
-            .position(|l| l.contains("pip\",\"install"))
-            .unwrap()
-            + 1;
-        assert_eq!(
-            python.announcement(n),
-            Some("Installing requirements with pip")
-        );
+            .find(|l| l.contains("pip\",\"install"))
+            .unwrap();
+        for output in [
+            format!("Step 9/20 : {line}\n"),
+            format!("#9 [deps 4/5] {line}"),
+        ] {
+            assert_eq!(
+                python.announcement(&output),
+                Some("Installing requirements with pip")
+            );
+        }
+        assert_eq!(python.announcement("Step 1/20 : FROM base"), None);
     }
 }
