@@ -174,7 +174,7 @@ fn build_dir_and_dockerfile_path_pick_the_build() {
     berth
         .cmd(["builder:set", &app, "selected", "dokerfile"])
         .fails(1)
-        .stderr_has("Invalid builder dokerfile, valid builders: dockerfile,");
+        .stderr_has("Invalid builder dokerfile, valid builders: auto, dockerfile,");
     berth
         .cmd(["builder:set", &app, "build-dir", "services/missing"])
         .succeeds();

@@ -122,6 +122,13 @@ const PROPERTIES: &[Property] = &[
 /// The builder properties with their defaults.
 const LAYERED: &[(&str, &str)] = &[
     ("build-dir", ""),
+    ("selected", ""),
+    ("skip-cleanup", "false"),
+];
+
+/// The global report's properties: [`LAYERED`] and the global-only ones.
+const GLOBAL_LAYERED: &[(&str, &str)] = &[
+    ("build-dir", ""),
     ("ca-bundle", ""),
     ("ca-bundle-runtime", "false"),
     ("selected", ""),
@@ -241,7 +248,7 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
             rows.push(("--builder-detected".into(), detected(ctx, app)?));
             Ok(rows)
         }
-        report::Target::Global => report::global_rows(ctx, "builder", LAYERED),
+        report::Target::Global => report::global_rows(ctx, "builder", GLOBAL_LAYERED),
     })
 }
 
@@ -401,6 +408,13 @@ fn choose(
     if selected == "dockerfile" {
         return Err(Error::fail(format!(
             "No {dockerfile} found in {short}, and builder:set {app} selected dockerfile asks for one"
+        )));
+    }
+    let named =
+        property(ctx, "builder-dockerfile", app, "dockerfile-path")?.is_some_and(|p| !p.is_empty());
+    if named && selected != "auto" {
+        return Err(Error::fail(format!(
+            "No {dockerfile} found in {short}, and builder-dockerfile:set {app} dockerfile-path names it"
         )));
     }
     let environment = environment()?;
