@@ -291,3 +291,31 @@ fn the_ca_bundle_is_a_local_setting_and_must_hold_certificates() {
         .fails(1)
         .stderr_has("has no code to build");
 }
+
+#[test]
+fn a_dockerfile_gets_the_ca_bundle_as_a_context_file_it_may_copy() {
+    let berth = berth_with_ca();
+    let Deployed { app, .. } = berth
+        .deploy("dockerca")
+        .source(|s| {
+            s.write(
+                "Dockerfile",
+                "FROM debian:bookworm-slim\n\
+                 ARG BERTH_CA_BUNDLE\n\
+                 COPY ${BERTH_CA_BUNDLE} /etc/proxy-ca.crt\n\
+                 COPY server.pl /app/server.pl\n\
+                 EXPOSE 5000\n\
+                 CMD [\"perl\", \"/app/server.pl\"]\n",
+            )
+            .commit("copies the CA");
+        })
+        .push();
+    let web = container_of(&berth, &app, "web.1");
+    let image = docker_inspect(&web, "{{.Config.Image}}");
+    let copied = std::process::Command::new("docker")
+        .args(["run", "--rm", &image, "cat", "/etc/proxy-ca.crt"])
+        .output()
+        .unwrap();
+    assert_eq!(copied.stdout, std::fs::read(HOST_CA).unwrap());
+    assert_eq!(web_answer(&berth, &app), (200, "hello\n".into()));
+}
