@@ -162,7 +162,7 @@ fn fastapi_app_from_pyproject_gets_a_web_process_and_versions_are_checked() {
 }
 
 #[test]
-fn express_app_with_a_lockfile_and_no_procfile_runs_npm_start() {
+fn express_app_with_a_lockfile_and_no_procfile_runs_its_start_script() {
     let berth = berth_with_ca();
     let server = SshServer::start(&berth);
     let Deployed { pushed, .. } = routed(&berth, &server, "express", "express.test");

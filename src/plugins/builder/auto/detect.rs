@@ -60,6 +60,10 @@ pub struct Node {
     pub engines: Option<String>,
     /// package.json has a `build` script: run it, with devDependencies.
     pub build_script: bool,
+    /// A `start` script that only runs `node FILE`: the web process runs
+    /// it straight, so SIGTERM reaches node (npm does not pass it on)
+    /// and it starts without loading npm.
+    pub node_start: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +113,11 @@ impl Stack {
     pub fn default_web(&self) -> Option<String> {
         match self {
             Stack::Go(go) => Some(format!("/app/bin/{}", go.binary)),
-            Stack::Node(_) => Some("npm start".into()),
+            Stack::Node(node) => Some(
+                node.node_start
+                    .clone()
+                    .unwrap_or_else(|| "npm start".into()),
+            ),
             Stack::Python(python) => python.web.clone(),
             Stack::Static(s) => Some(format!("busybox httpd -f -v -p $PORT -h {}", s.root)),
         }
@@ -196,11 +204,30 @@ fn node(files: &dyn Files) -> Result<Node> {
     let build_script = manifest
         .pointer("/scripts/build")
         .is_some_and(|v| v.is_string());
+    let node_start = manifest
+        .pointer("/scripts/start")
+        .and_then(|v| v.as_str())
+        .and_then(plain_node_start);
     Ok(Node {
         tool,
         engines,
         build_script,
+        node_start,
     })
+}
+
+/// `node server.js` (one plain relative file, nothing a shell would
+/// read differently), else `None`: `npm start` runs it.
+fn plain_node_start(script: &str) -> Option<String> {
+    let mut words = script.split_whitespace();
+    let (Some("node"), Some(file), None) = (words.next(), words.next(), words.next()) else {
+        return None;
+    };
+    let plain = !file.starts_with(['-', '/'])
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+    plain.then(|| format!("node {file}"))
 }
 
 fn python(files: &dyn Files) -> Option<Python> {
@@ -332,6 +359,19 @@ mod tests {
             panic!()
         };
         assert_eq!(n.tool, NodeTool::Yarn);
+        assert_eq!(Stack::Node(n.clone()).default_web().unwrap(), "npm start");
+        for (start, web) in [
+            ("node server.js", "node server.js"),
+            ("node --inspect server.js", "npm start"),
+            ("node a.js && node b.js", "npm start"),
+            ("node $(x)", "npm start"),
+        ] {
+            let node = Node {
+                node_start: plain_node_start(start),
+                ..n.clone()
+            };
+            assert_eq!(Stack::Node(node).default_web().unwrap(), web, "{start}");
+        }
         assert_eq!(n.engines.as_deref(), Some(">=18"));
         assert!(n.build_script);
         let broken = tree(&[("package.json", "{")]);
