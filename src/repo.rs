@@ -253,15 +253,7 @@ impl AppRepo {
             return Err(f);
         }
         for (path, data) in extra {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_mtime(0);
-            tar.append_data(&mut header, path, data.as_slice())
-                .map_err(|e| {
-                    Error::fail(format!("Unable to add {path} to the build context: {e}"))
-                })?;
+            append_file(&mut tar, path, data, 0o644, 0)?;
         }
         tar.into_inner()
             .map_err(|e| Error::fail(format!("Unable to write the build context: {e}")))
@@ -278,26 +270,21 @@ impl AppRepo {
             .repo
             .find_blob(entry.id())
             .map_err(|e| Error::fail(format!("Unable to read {path}: {}", e.message())))?;
+        let mode = entry.filemode();
+        if mode != 0o120000 {
+            let mode = if mode == 0o100755 { 0o755 } else { 0o644 };
+            return append_file(tar, path, blob.content(), mode, time);
+        }
+        let target = String::from_utf8_lossy(blob.content()).into_owned();
         let mut header = tar::Header::new_gnu();
         header.set_mtime(time);
         header.set_uid(0);
         header.set_gid(0);
-        let written = match entry.filemode() {
-            0o120000 => {
-                let target = String::from_utf8_lossy(blob.content()).into_owned();
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_size(0);
-                header.set_mode(0o777);
-                tar.append_link(&mut header, path, target)
-            }
-            mode => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(blob.content().len() as u64);
-                header.set_mode(if mode == 0o100755 { 0o755 } else { 0o644 });
-                tar.append_data(&mut header, path, blob.content())
-            }
-        };
-        written.map_err(|e| Error::fail(format!("Unable to add {path} to the build context: {e}")))
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        tar.append_link(&mut header, path, target)
+            .map_err(|e| add_failed(path, e))
     }
 }
 
@@ -393,6 +380,29 @@ impl Dir {
     }
 }
 
+/// A regular file of the build context, owned by root.
+fn append_file(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+    time: u64,
+) -> Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(data.len() as u64);
+    header.set_mode(mode);
+    header.set_mtime(time);
+    header.set_uid(0);
+    header.set_gid(0);
+    tar.append_data(&mut header, path, data)
+        .map_err(|e| add_failed(path, e))
+}
+
+fn add_failed(path: &str, e: std::io::Error) -> Error {
+    Error::fail(format!("Unable to add {path} to the build context: {e}"))
+}
+
 fn append_dir(tar: &mut tar::Builder<Vec<u8>>, path: &str, time: u64) -> Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Directory);
@@ -400,7 +410,7 @@ fn append_dir(tar: &mut tar::Builder<Vec<u8>>, path: &str, time: u64) -> Result<
     header.set_mtime(time);
     header.set_size(0);
     tar.append_data(&mut header, format!("{path}/"), std::io::empty())
-        .map_err(|e| Error::fail(format!("Unable to add {path} to the build context: {e}")))
+        .map_err(|e| add_failed(path, e))
 }
 
 /// Points `hooks/pre-receive` at the running binary (replacing Dokku's bash

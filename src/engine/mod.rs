@@ -40,7 +40,8 @@ const BUILD_CHECKPOINT: std::time::Duration = std::time::Duration::from_millis(2
 
 /// What a build needs: the context as a tar, and how to tag and label it.
 pub struct BuildRequest {
-    pub context: Vec<u8>,
+    /// Shared, not copied, by a BuildKit attempt and its legacy fallback.
+    pub context: bytes::Bytes,
     pub dockerfile: String,
     pub tag: String,
     pub labels: HashMap<String, String>,
@@ -155,7 +156,7 @@ impl Engine {
         let checkpoint = request.checkpoint.unwrap_or(|| Ok(()));
         let mut progress = buildkit::Progress::default();
         self.block_on(async {
-            let body = bollard::body_full(request.context.clone().into());
+            let body = bollard::body_full(request.context.clone());
             let mut stream = self.docker.build_image(options, None, Some(body));
             loop {
                 let next = tokio::time::timeout(BUILD_CHECKPOINT, stream.next()).await;

@@ -126,14 +126,8 @@ const LAYERED: &[(&str, &str)] = &[
     ("skip-cleanup", "false"),
 ];
 
-/// The global report's properties: [`LAYERED`] and the global-only ones.
-const GLOBAL_LAYERED: &[(&str, &str)] = &[
-    ("build-dir", ""),
-    ("ca-bundle", ""),
-    ("ca-bundle-runtime", "false"),
-    ("selected", ""),
-    ("skip-cleanup", "false"),
-];
+/// The global-only properties, reported with [`LAYERED`] by `--global`.
+const GLOBAL_ONLY: &[(&str, &str)] = &[("ca-bundle", ""), ("ca-bundle-runtime", "false")];
 
 const DOCKERFILE_PROPERTIES: &[Property] = &[Property {
     name: "dockerfile-path",
@@ -248,7 +242,11 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
             rows.push(("--builder-detected".into(), detected(ctx, app)?));
             Ok(rows)
         }
-        report::Target::Global => report::global_rows(ctx, "builder", GLOBAL_LAYERED),
+        report::Target::Global => {
+            let mut rows = report::global_rows(ctx, "builder", LAYERED)?;
+            rows.extend(report::global_rows(ctx, "builder", GLOBAL_ONLY)?);
+            Ok(rows)
+        }
     })
 }
 
@@ -575,7 +573,7 @@ fn build_and_release(
         }
         Chosen::Auto(plan) => {
             let context = repo.tree_tar_with(commit, &build_dir, &plan.context)?;
-            let buildkit = plan.file.text().contains("--mount=");
+            let buildkit = needs_buildkit(plan.file.text().as_bytes());
             let dockerfile = format!("{}/Dockerfile", auto::render::CONTEXT_DIR);
             (context, dockerfile, buildkit, Some(plan))
         }
@@ -584,7 +582,7 @@ fn build_and_release(
     let mut labels = labels;
     labels.extend(options.labels);
     let request = BuildRequest {
-        context,
+        context: context.into(),
         dockerfile,
         tag: format!("{image}:{tag}"),
         labels,

@@ -203,11 +203,7 @@ fn report(ctx: &Context, args: Vec<String>) -> Result<()> {
     };
     report::run(ctx, &spec, args, |target| match target {
         report::Target::App(app) => {
-            let mut rows = report::Rows::new();
-            for (key, default) in LAYERED {
-                let values = ctx.store.layered_property("builder-auto", app, key)?;
-                rows.extend(report::layered_rows("builder-auto", key, &values, default));
-            }
+            let mut rows = super::layered_rows(ctx, "builder-auto", app, LAYERED)?;
             let (stack, file) = match super::current_plan(ctx, app) {
                 Ok(plan) => (plan.stack.name().to_string(), plan.file.text()),
                 Err(e) => (String::new(), format!("({e})")),

@@ -284,14 +284,7 @@ fn render_node(file: &mut BuildFile, settings: &Settings, tool: &NodeTool, build
             vec!["npm", "prune", "--omit=dev"],
         ),
         NodeTool::Yarn => {
-            file.run(&argv(&[
-                "npm",
-                "install",
-                "--global",
-                "--prefix",
-                "/usr/local",
-                "yarn@1",
-            ]));
+            npm_global(file, "yarn@1");
             (
                 "yarn.lock",
                 if build_script {
@@ -303,14 +296,7 @@ fn render_node(file: &mut BuildFile, settings: &Settings, tool: &NodeTool, build
             )
         }
         NodeTool::Pnpm => {
-            file.run(&argv(&[
-                "npm",
-                "install",
-                "--global",
-                "--prefix",
-                "/usr/local",
-                "pnpm@9",
-            ]));
+            npm_global(file, "pnpm@9");
             (
                 "pnpm-lock.yaml",
                 if build_script {
@@ -356,6 +342,18 @@ fn render_node(file: &mut BuildFile, settings: &Settings, tool: &NodeTool, build
         file.step("COPY --from=source --chown=1000:1000 /app /app");
     }
     file.step("ENV NODE_ENV=production npm_config_cache=/tmp/.npm");
+}
+
+/// A package manager installed with npm, beside it in `/usr/local`.
+fn npm_global(file: &mut BuildFile, package: &str) {
+    file.run(&argv(&[
+        "npm",
+        "install",
+        "--global",
+        "--prefix",
+        "/usr/local",
+        package,
+    ]));
 }
 
 const GO_CACHES: &[&str] = &["/go/pkg/mod", "/go/cache"];
