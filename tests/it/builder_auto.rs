@@ -230,6 +230,10 @@ fn go_server_and_static_site_are_built_and_served() {
 fn an_app_nothing_recognises_is_rejected_and_the_running_release_serves() {
     let berth = Berth::new();
     let Deployed { app, source, .. } = berth.deployed("unknown");
+    let rev = berth
+        .cmd(["config:get", &app, "GIT_REV"])
+        .succeeds()
+        .stdout();
     source.git(&["rm", "-q", "Dockerfile"]);
     source.commit("no dockerfile");
     source
@@ -238,6 +242,11 @@ fn an_app_nothing_recognises_is_rejected_and_the_running_release_serves() {
         .stderr_has("Unable to select a builder for")
         .stderr_has("no Dockerfile, and berth's zero-config builder found none of go.mod (Go), package.json (Node.js), requirements.txt");
     assert_eq!(web_answer(&berth, &app), (200, "hello\n".into()));
+    // The refused commit is not recorded as the app's revision.
+    berth
+        .cmd(["config:get", &app, "GIT_REV"])
+        .succeeds()
+        .stdout_is(&rev);
 }
 
 #[test]
@@ -269,6 +278,11 @@ fn the_ca_bundle_is_a_local_setting_and_must_hold_certificates() {
         .ssh(["builder:set", "--global", "ca-bundle", HOST_CA])
         .fails(1)
         .stderr_has("builder:set ca-bundle names a file of the server");
+    // Only the property is refused over SSH, not an app that bears its name.
+    berth.app("ca-bundle");
+    server
+        .ssh(["builder:set", "ca-bundle", "selected", "auto"])
+        .succeeds();
     berth
         .cmd(["builder:set", "--global", "ca-bundle", "/etc/hostname"])
         .fails(1)

@@ -214,11 +214,8 @@ fn ca_bundle(ctx: &Context) -> Result<Option<Vec<u8>>> {
 fn set(ctx: &Context, args: Vec<String>) -> Result<()> {
     // The bundle is a file of the server: a client over SSH may not make
     // berth read one.
-    let names_file = args
-        .iter()
-        .position(|a| a == "ca-bundle")
-        .is_some_and(|i| i + 1 < args.len());
-    if names_file && ctx.caller()?.is_remote() {
+    let request = property_set::parse(ctx, "builder:set", args.clone())?;
+    if request.key == "ca-bundle" && !request.value.is_empty() && ctx.caller()?.is_remote() {
         return Err(Error::fail(
             "builder:set ca-bundle names a file of the server: run it there (dokku builder:set --global ca-bundle PATH)",
         ));
@@ -495,7 +492,6 @@ fn receive(ctx: &Context, app: &AppName, rev: Option<&String>) -> Result<()> {
         .commit_id(&rev)
         .map_err(|_| Error::fail(format!("App {app} has no code to build: push it first")))?;
     let sha = commit.to_string();
-    record_git_rev(ctx, &app, &sha)?;
 
     let engine = Engine::connect()?;
     let environment = || environment(ctx, &app, Some(&engine));
@@ -506,7 +502,10 @@ fn receive(ctx: &Context, app: &AppName, rev: Option<&String>) -> Result<()> {
         Chosen::Dockerfile { .. } => None,
     };
     stage_release_files(ctx, &app, &repo, commit, &tag, plan)?;
-    let released = build_and_release(ctx, &engine, &app, &repo, commit, &sha, &tag, chosen);
+    // Only a push that is built records its commit: a refused one
+    // changes nothing.
+    let released = record_git_rev(ctx, &app, &sha)
+        .and_then(|()| build_and_release(ctx, &engine, &app, &repo, commit, &sha, &tag, chosen));
     if released.is_err() {
         // Promoted files belong to the release that runs; staged ones to
         // this failed attempt.
